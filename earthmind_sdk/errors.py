@@ -1,0 +1,32 @@
+"""Exception types users catch: each names what was wrong and where."""
+
+
+class EarthMindError(Exception):
+    """Base of every error the SDK raises on purpose."""
+
+
+class UnknownComponentError(EarthMindError, KeyError):
+    """A registry name that nothing registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateComponentError(EarthMindError):
+    """Two plugins registered the same name for one component kind."""
+
+
+class RecipeError(EarthMindError, ValueError):
+    """A recipe or model spec that does not validate."""
+
+
+class CheckpointError(EarthMindError):
+    """A checkpoint directory that cannot be loaded as asked."""
+
+
+class RasterError(EarthMindError, ValueError):
+    """A raster that cannot be read or prepared for a sensor."""
+
+
+class AlignmentError(RasterError):
+    """Two rasters of a pair that cannot be put on one grid."""

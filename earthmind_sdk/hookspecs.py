@@ -1,0 +1,57 @@
+"""The plugin contract: one hook per component kind, each handed a ``register`` callback.
+
+``register(name, target, description="")`` takes a class, a factory, or a lazy
+``"package.module:attribute"`` string (preferred: listing plugins then imports nothing heavy).
+Plugins publish a module under the ``earthmind`` entry-point group and decorate functions
+with :data:`hookimpl`.
+"""
+import pluggy
+
+PROJECT = "earthmind"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_sensors(register):
+    """Register sensors: raster readers that produce encoder-ready images."""
+
+
+@hookspec
+def register_encoders(register):
+    """Register vision encoders: images -> patch tokens."""
+
+
+@hookspec
+def register_projectors(register):
+    """Register projectors: vision tokens -> language-model embedding space."""
+
+
+@hookspec
+def register_fusions(register):
+    """Register token fusions: one token set per sensor -> the tokens the LLM sees."""
+
+
+@hookspec
+def register_language_models(register):
+    """Register language models: embeddings -> logits, hidden states, generation."""
+
+
+@hookspec
+def register_decoders(register):
+    """Register mask decoders: [SEG] hidden states + image -> masks."""
+
+
+@hookspec
+def register_tasks(register):
+    """Register tasks: prompt builders and answer parsers."""
+
+
+@hookspec
+def register_metrics(register):
+    """Register metrics: predictions + references -> scores."""
+
+
+@hookspec
+def register_datasets(register):
+    """Register datasets: benchmark and training-data readers."""
