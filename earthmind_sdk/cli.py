@@ -1,0 +1,116 @@
+"""The ``earthmind`` command: plugins, run, infer.
+
+Imports stay lazy so that ``earthmind plugins`` and ``--help`` never import torch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Sequence
+
+from .errors import EarthMindError
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import PluginLoadWarning, plugin_infos
+
+    with warnings.catch_warnings():
+        # failures are shown as rows below; the warning would repeat them on stderr
+        warnings.simplefilter("ignore", PluginLoadWarning)
+        infos = plugin_infos()
+    if args.json:
+        print(json.dumps([i.as_dict() for i in infos], indent=2))
+        return 0
+    for info in infos:
+        origin = "built-in" if info.builtin else (info.distribution or "?")
+        print(f"{info.name}  ({origin} {info.version or ''})".rstrip())
+        if info.error:
+            print(f"    ERROR: {info.error}")
+            continue
+        for kind, names in info.components.items():
+            print(f"    {kind}: {', '.join(names)}")
+        if not info.components:
+            print("    (registers nothing)")
+    failed = [i.name for i in infos if i.error]
+    if failed:
+        print(f"\n{len(failed)} plugin(s) failed to load: {', '.join(failed)}", file=sys.stderr)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .recipes import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    if args.dry_run:
+        import yaml
+
+        print(yaml.safe_dump({"job": recipe.job, **{k: v for k, v in recipe.config.items() if k != "job"}},
+                             sort_keys=False), end="")
+        return 0
+    result = recipe.run()
+    if result is not None:
+        print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    from .inference.cli import infer_command
+
+    return infer_command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="earthmind",
+        description="Multi-sensor Earth-observation multimodal models (EarthMind, Sa2VA).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("plugins", help="list installed plugins and what each registered",
+                       description="List every plugin (built-in and installed), its version, hooks, "
+                                   "registered components, and the plugins that failed to load.")
+    p.add_argument("--json", action="store_true", help="print a JSON list of plugin objects")
+    p.set_defaults(func=_cmd_plugins)
+
+    p = sub.add_parser("run", help="run a YAML recipe (training, evaluation, inference)",
+                       description="Load RECIPE, apply dotted key=value overrides, validate, run.")
+    p.add_argument("recipe", help="path to a recipe YAML file")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="dotted overrides, e.g. output.dir=/tmp/out model.device=cuda")
+    p.add_argument("--dry-run", action="store_true", help="validate and print the resolved recipe, run nothing")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("infer", help="ask a question about one image (or a SAR + optical pair)",
+                       description="Answer QUESTION about the given image(s); masks from [SEG] tokens are "
+                                   "written as GeoTIFF (PNG when the input has no georeferencing) with overlays.")
+    p.add_argument("question", help="the question or instruction")
+    p.add_argument("--model", default="tiny",
+                   help="checkpoint directory (HF format), or a bundled spec name (default: tiny, random weights)")
+    p.add_argument("--image", required=True, help="optical image: GeoTIFF, PNG or JPEG")
+    p.add_argument("--sar", help="SAR image paired with --image")
+    p.add_argument("--ms", help="multispectral image (needs the earthmind-multispectral plugin)")
+    p.add_argument("--task", default=None, help="task name (default: chosen from the question)")
+    p.add_argument("--out", default="earthmind-out", help="folder for masks and overlays")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--json", action="store_true", help="print a JSON object with answer and mask paths")
+    p.set_defaults(func=_cmd_infer)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EarthMindError as exc:
+        print(f"earthmind {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

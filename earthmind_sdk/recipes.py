@@ -1,0 +1,205 @@
+"""YAML recipes: load, apply dotted ``key=value`` overrides, validate against a schema, run.
+
+A recipe names its job (``job: infer | eval | train | quickstart``); each job declares a
+schema of :class:`Field` s. Validation errors name the file, the key path and the allowed
+values or expected type, and unknown keys get "did you mean".
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from .errors import RecipeError, UnknownComponentError
+
+
+@dataclass
+class Field:
+    """One recipe key: its type(s), default, allowed values, and meaning."""
+
+    types: tuple[type, ...] | type
+    default: Any = None
+    required: bool = False
+    choices: tuple[Any, ...] | None = None
+    registry: str | None = None  # value must be a name in this component registry
+    doc: str = ""
+    schema: Mapping[str, "Field"] | None = None  # nested mapping
+    items: "Field | None" = None  # list items
+
+    def type_names(self) -> str:
+        types = self.types if isinstance(self.types, tuple) else (self.types,)
+        return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+@dataclass
+class Job:
+    name: str
+    runner: str  # "module:function", called as function(recipe: dict, source: str)
+    schema: Mapping[str, Field]
+    doc: str = ""
+
+
+@dataclass
+class Recipe:
+    job: str
+    config: dict[str, Any]
+    source: str = "<recipe>"
+    overrides: list[str] = field(default_factory=list)
+
+    def run(self) -> Any:
+        job = JOBS[self.job]
+        module, _, attr = job.runner.partition(":")
+        fn: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+        return fn(self.config, source=self.source)
+
+
+# --- shared sections ----------------------------------------------------------------------
+MODEL = {
+    "spec": Field((str, dict), default="tiny",
+                  doc="bundled spec name (tiny, earthmind-4b, earthmind-4b-multi, sa2va-4b), a spec YAML path, or an inline spec"),
+    "checkpoint": Field((str, type(None)), doc="HF-format checkpoint directory; null builds the spec with random weights"),
+    "dtype": Field(str, default="float32", choices=("float32", "bfloat16", "float16")),
+    "device": Field(str, default="cpu", doc="cpu, cuda, cuda:N"),
+}
+OUTPUT = {
+    "dir": Field(str, default="out", doc="folder for results; created if missing, never overwritten silently"),
+    "overwrite": Field(bool, default=False, doc="allow writing into a non-empty output folder"),
+}
+
+JOBS: dict[str, Job] = {}
+
+
+def register_job(job: Job) -> None:
+    JOBS[job.name] = job
+
+
+def _top(extra: Mapping[str, Field]) -> dict[str, Field]:
+    base = {
+        "job": Field(str, required=True, doc="which runner executes this recipe"),
+        "seed": Field(int, default=0),
+        "model": Field(dict, schema=MODEL),
+        "output": Field(dict, schema=OUTPUT),
+    }
+    base.update(extra)
+    return base
+
+
+register_job(Job(
+    "infer",
+    "earthmind_sdk.inference.runner:run_infer_recipe",
+    _top({
+        "task": Field(str, default="vqa", registry="tasks", doc="task that builds prompts and parses answers"),
+        "batch_size": Field(int, default=4),
+        "max_new_tokens": Field(int, default=64),
+        "samples": Field(list, required=True, doc="list of {images: {sensor: path}, question, ...}",
+                         items=Field(dict)),
+    }),
+    doc="batched inference over a list of samples; writes answers.jsonl and masks",
+))
+
+
+# --- loading --------------------------------------------------------------------------------
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a YAML recipe, apply overrides, validate; errors name the file and key path."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise RecipeError(f"{source}: recipe file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise RecipeError(f"{source}:{where} malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    return recipe_from_dict(raw, source=source, overrides=overrides)
+
+
+def recipe_from_dict(raw: Any, *, source: str = "<recipe>", overrides=()) -> Recipe:
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{source}: a recipe must be a mapping at the top level, got {type(raw).__name__}")
+    config = copy.deepcopy(raw)
+    for item in overrides:
+        apply_override(config, item, source=source)
+    job_name = config.get("job")
+    if job_name not in JOBS:
+        raise RecipeError(f"{source}: job: {_choice_message(job_name, sorted(JOBS))}")
+    job = JOBS[job_name]
+    validated = validate(config, job.schema, source=source, path="")
+    return Recipe(job_name, validated, source, list(overrides))
+
+
+def apply_override(config: dict, item: str, *, source: str = "<recipe>") -> None:
+    """``a.b.c=value``; the value is parsed as YAML (numbers, booleans, lists, null)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise RecipeError(f"{source}: override {item!r} must look like key.path=value")
+    parts = key.split(".")
+    node = config
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.get(part) if isinstance(node, dict) else None
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise RecipeError(f"{source}: override {item!r}: {'.'.join(parts[: i + 1])} is not a mapping")
+        node = nxt
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value != "" else ""
+    except yaml.YAMLError:
+        node[parts[-1]] = value
+
+
+def validate(config: Mapping[str, Any], schema: Mapping[str, Field], *, source: str, path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in config:
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), list(schema), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise RecipeError(f"{source}: {path}{key}: unknown key{hint} Allowed keys: {', '.join(schema)}")
+    for key, spec in schema.items():
+        where = f"{path}{key}"
+        if key in config and config[key] is not None:
+            value = config[key]
+        elif spec.required:
+            raise RecipeError(f"{source}: {where}: required key is missing ({spec.doc or spec.type_names()})")
+        else:
+            value = copy.deepcopy(spec.default)
+            if value is None and spec.schema is not None:
+                value = {}
+            if value is None:
+                out[key] = None
+                continue
+        out[key] = _check(value, spec, source=source, where=where)
+    return out
+
+
+def _check(value: Any, spec: Field, *, source: str, where: str) -> Any:
+    types = spec.types if isinstance(spec.types, tuple) else (spec.types,)
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise RecipeError(f"{source}: {where}: expected {spec.type_names()}, got {type(value).__name__} {value!r}")
+    if spec.choices is not None and value not in spec.choices:
+        raise RecipeError(f"{source}: {where}: {_choice_message(value, list(spec.choices))}")
+    if spec.registry is not None:
+        from .plugins import registry
+
+        try:
+            registry(spec.registry).entry(value)
+        except UnknownComponentError as exc:
+            raise RecipeError(f"{source}: {where}: {exc}") from None
+    if spec.schema is not None and isinstance(value, dict):
+        return validate(value, spec.schema, source=source, path=where + ".")
+    if spec.items is not None and isinstance(value, list):
+        return [_check(v, spec.items, source=source, where=f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _choice_message(value: Any, allowed: list[Any]) -> str:
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{value!r} is not allowed{hint}; allowed values: {', '.join(map(str, allowed))}"
