@@ -34,6 +34,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("core.fusion", "earthmind_sdk.model.fusion.plugin"),
     ("core.tasks", "earthmind_sdk.tasks.plugin"),
     ("core.eval", "earthmind_sdk.eval.plugin"),
+    ("core.train", "earthmind_sdk.train.plugin"),
 )
 
 

@@ -203,3 +203,47 @@ def _choice_message(value: Any, allowed: list[Any]) -> str:
     close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{value!r} is not allowed{hint}; allowed values: {', '.join(map(str, allowed))}"
+
+
+_TRAIN = {
+    "steps": Field(int, default=100, doc="optimizer steps"),
+    "batch_size": Field(int, default=8, doc="records per step on each process"),
+    "grad_accum": Field(int, default=1, doc="split each step's records into this many backward passes"),
+    "lr": Field(float, default=4e-5, doc="AdamW peak learning rate (EarthMind v1: 4e-5)"),
+    "weight_decay": Field(float, default=0.05),
+    "betas": Field(list, default=[0.9, 0.999], items=Field(float)),
+    "warmup_ratio": Field(float, default=0.05, doc="linear warm-up share, then cosine"),
+    "grad_clip": Field(float, default=1.0),
+    "freeze": Field(list, default=["vision_model"], items=Field(str), doc="submodules kept frozen"),
+    "lora": Field((dict, type(None)), default=None, doc="{r, alpha, dropout, targets} on the LLM (v1: 128/256/0.05)"),
+    "loss_weights": Field((dict, type(None)), default=None, doc="override of lm 1.0, mask 2.0, dice 0.5, sap 0.1"),
+    "num_points": Field(int, default=12544, doc="points sampled per mask for the mask losses"),
+    "log_every": Field(int, default=10),
+}
+
+register_job(Job(
+    "train",
+    "earthmind_sdk.train.runner:run_train_recipe",
+    _top({
+        "data": Field(dict, schema={
+            "dataset": Field(str, default="synthetic_scenes", registry="datasets"),
+            "args": Field(dict, default={}, doc="keyword arguments of the dataset"),
+        }),
+        "train": Field(dict, schema=_TRAIN),
+    }),
+    doc="supervised fine-tuning with EarthMind's losses; torchrun for several processes",
+))
+
+register_job(Job(
+    "quickstart",
+    "earthmind_sdk.train.runner:run_quickstart_recipe",
+    _top({
+        "data": Field(dict, schema={
+            "train_scenes": Field(int, default=96),
+            "eval_scenes": Field(int, default=24),
+            "size": Field(int, default=56, doc="scene size in pixels"),
+        }),
+        "train": Field(dict, schema=_TRAIN),
+    }),
+    doc="train the tiny paired EarthMind on generated scenes, evaluate before/after, save it",
+))

@@ -1,0 +1,181 @@
+"""Samples -> one padded model batch. Shared by inference and training, so both lay out
+tokens, fuse sensors and place image embeddings the same way (the original code fused
+differently in training and inference; here there is one path).
+
+One batch = one vision-encoder pass over every tile of every sample and sensor, one fusion
+per sample (tile counts differ between samples), left padding with explicit position ids so
+that a sample's logits do not depend on what it was batched with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from .contracts import FusionOutput, Raster, SensorImage, TokenSet
+from .errors import EarthMindError
+from .inference.sample import Sample
+from .plugins import registry
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class Encoded:
+    """One sample after the vision side."""
+
+    embeds: torch.Tensor               # (n_tokens, D) image (+ region) embeddings, in order
+    fusion: FusionOutput | None
+    images: dict[str, SensorImage]
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor            # (B, L) left-padded
+    attention_mask: torch.Tensor       # (B, L)
+    position_ids: torch.Tensor         # (B, L)
+    image_embeds: list[torch.Tensor]   # per sample (n_i, D)
+    encoded: list[Encoded]
+    texts: list[str]
+    labels: torch.Tensor | None = None  # (B, L), IGNORE_INDEX outside answers
+
+
+def positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids for a left-padded batch, so padding never shifts a sample's positions."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+class BatchBuilder:
+    def __init__(self, model, tokenizer, *, sensors: dict[str, Any] | None = None, template: str | None = None):
+        from .text.prompt import PromptBuilder
+        from .text.tokenizer import special_token_ids
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.spec = model.spec
+        self.sensor_names: list[str] = list(self.spec.sensors)
+        self.sensors = sensors or {name: registry("sensors").build(name) for name in self.sensor_names}
+        self.ids = special_token_ids(tokenizer)
+        self.prompts = PromptBuilder(template or self.spec.template)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    # -- vision side -----------------------------------------------------------------------
+    def prepare(self, sample: Sample, index: int) -> dict[str, SensorImage]:
+        from .sensors.pairs import align_pair
+
+        name = sample.id or f"#{index}"
+        if not sample.images:
+            raise EarthMindError(f"sample {name}: no image given")
+        unknown = [s for s in sample.images if s not in self.sensors]
+        if unknown:
+            raise EarthMindError(
+                f"sample {name}: sensor(s) {', '.join(map(repr, unknown))} are not inputs of this model; "
+                f"it takes {', '.join(self.sensor_names)}"
+            )
+        given = [s for s in self.sensor_names if s in sample.images]
+        read = {s: sample.images[s] if isinstance(sample.images[s], SensorImage)
+                else self.sensors[s].read(sample.images[s]) for s in given}
+        primary = read[given[0]]
+        out = {}
+        for s, item in read.items():
+            if isinstance(item, SensorImage):
+                out[s] = item
+                continue
+            if s != given[0] and isinstance(primary, Raster):
+                item = align_pair(primary, item)
+            out[s] = self.sensors[s].prepare(item)
+        return out
+
+    def encode(self, prepared: list[dict[str, SensorImage]],
+               texts: list[torch.Tensor | None] | None = None) -> list[Encoded]:
+        tiles, owners = [], []
+        for i, images in enumerate(prepared):
+            for s, image in images.items():
+                for f in range(image.frames.shape[0]):
+                    t = self.model.preprocess(image.frames[f])
+                    tiles.append(t)
+                    owners.append((i, s, t.shape[0]))
+        pixel_values = torch.cat(tiles).to(self.device, self.dtype)
+        tokens = self.model.encode_images(pixel_values)  # one vision pass for the whole batch
+        per: list[dict[str, list[torch.Tensor]]] = [dict() for _ in prepared]
+        start = 0
+        for i, s, n in owners:
+            per[i].setdefault(s, []).append(tokens[start:start + n].flatten(0, 1))
+            start += n
+        out = []
+        for i, images in enumerate(prepared):
+            sets = [TokenSet(torch.cat(per[i][s])[None], sensor=s, grid=self.model.token_grid) for s in images]
+            if len(sets) == 1:
+                out.append(Encoded(sets[0].tokens[0], None, images))
+                continue
+            counts = {t.tokens.shape[1] for t in sets}
+            if len(counts) != 1:
+                raise EarthMindError(
+                    f"sample #{i}: sensors give different token counts "
+                    f"({', '.join(f'{t.sensor}={t.tokens.shape[1]}' for t in sets)}); a pair must share one grid"
+                )
+            text = texts[i] if texts is not None else None
+            fused = self.model.fuse(sets, text_embeds=None if text is None else text[None])
+            out.append(Encoded(fused.tokens[0], fused, images))
+        return out
+
+    def question_embeds(self, samples: Sequence[Sample]) -> list[torch.Tensor | None]:
+        """Question-token embeddings for text-guided fusion (HCA); None where not needed."""
+        if not getattr(self.model, "fusion_uses_text", False):
+            return [None] * len(samples)
+        emb = self.model.language_model.get_input_embeddings()
+        return [emb(torch.tensor(self.tokenizer(s.prompt, add_special_tokens=False)["input_ids"],
+                                 device=self.device)) for s in samples]
+
+    # -- text side -------------------------------------------------------------------------
+    def task(self, sample: Sample):
+        return registry("tasks").build(sample.task or "vqa")
+
+    def build(self, samples: Sequence[Sample], answers: Sequence[str] | None = None) -> Batch:
+        """The padded batch; with ``answers``, answer tokens (+ stop word) are appended and labelled."""
+        samples = list(samples)
+        prepared = [self.prepare(s, i) for i, s in enumerate(samples)]
+        encoded = self.encode(prepared, self.question_embeds(samples))
+        texts, seqs, label_seqs = [], [], []
+        for k, (sample, enc) in enumerate(zip(samples, encoded)):
+            region_tokens = []
+            if sample.regions:
+                image = next(iter(enc.images.values()))
+                region_tokens = self.model.region_embeds(
+                    enc.embeds, self.model.token_grid, sample.regions, image_size=tuple(image.frames.shape[-2:]))
+            text = self.prompts.build(
+                question=self.task(sample).build_prompt(sample.prompt, **sample.task_args),
+                n_image_tokens=enc.embeds.shape[0],
+                history=sample.history,
+                region_token_counts=[r.shape[0] for r in region_tokens],
+            )
+            if region_tokens:
+                enc.embeds = torch.cat([enc.embeds, *region_tokens])
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            labels = [IGNORE_INDEX] * len(ids)
+            if answers is not None:
+                ans = self.tokenizer(answers[k] + self.prompts.stop_words[0], add_special_tokens=False)["input_ids"]
+                ids, labels = ids + ans, labels + ans
+            texts.append(text)
+            seqs.append(ids)
+            label_seqs.append(labels)
+        width = max(len(x) for x in seqs)
+        input_ids = torch.full((len(seqs), width), self.ids["pad"], dtype=torch.long)
+        labels = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for b, (seq, lab) in enumerate(zip(seqs, label_seqs)):
+            input_ids[b, width - len(seq):] = torch.tensor(seq)
+            labels[b, width - len(seq):] = torch.tensor(lab)
+            mask[b, width - len(seq):] = 1
+        dev = self.device
+        return Batch(input_ids.to(dev), mask.to(dev), positions(mask).to(dev),
+                     [e.embeds.to(self.dtype) for e in encoded], encoded, texts,
+                     labels.to(dev) if answers is not None else None)

@@ -1,0 +1,53 @@
+"""What one inference request holds, and what comes back for it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class Sample:
+    """One question about one scene.
+
+    ``images`` maps a sensor name (as the model spec lists it, e.g. ``optical``, ``sar``) to a
+    path, a (bands, H, W) array, a :class:`~earthmind_sdk.contracts.Raster` or a prepared
+    :class:`~earthmind_sdk.contracts.SensorImage`. ``task`` names a registered task (its
+    prompt builder and answer parser); ``task_args`` carries its fields (labels, options).
+    ``regions`` are (H, W) masks or (x0, y0, x1, y1) boxes in input pixels, for ``<vp>`` prompts.
+    ``history`` is a list of earlier (question, answer) turns.
+    """
+
+    images: dict[str, Any]
+    prompt: str
+    task: Optional[str] = None
+    task_args: dict[str, Any] = field(default_factory=dict)
+    regions: list[Any] = field(default_factory=list)
+    history: list[tuple[str, str]] = field(default_factory=list)
+    id: Optional[str] = None
+
+
+@dataclass
+class Result:
+    """Per sample: the answer text, its parsed value, one mask per ``[SEG]``, fusion weights."""
+
+    answer: str
+    parsed: Any
+    masks: list[Any] = field(default_factory=list)          # numpy bool arrays (H, W), input size
+    mask_scores: list[float] = field(default_factory=list)  # mean sigmoid inside each mask
+    fusion_weights: dict[str, Any] = field(default_factory=dict)  # sensor -> (N,) numpy
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (batch-shared)
+    prompt: str = ""
+    id: Optional[str] = None
+    history: list[tuple[str, str]] = field(default_factory=list)
+    rasters: dict[str, Any] = field(default_factory=dict)  # sensor -> source Raster (georeferencing)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "answer": self.answer,
+            "parsed": self.parsed,
+            "n_masks": len(self.masks),
+            "mask_scores": self.mask_scores,
+            "fusion_weights": {k: [float(x) for x in v] for k, v in self.fusion_weights.items()},
+            "timings": self.timings,
+        }

@@ -1,0 +1,39 @@
+"""One place that turns "what the user named" into a model and its tokenizer: an HF-format
+checkpoint directory, a bundled spec name (random weights), a spec YAML path, or a spec dict."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import EarthMindError
+
+
+def open_model(model: str | dict, *, checkpoint: str | None = None, dtype: str | Any = "float32",
+               device: str = "cpu"):
+    """-> (model, tokenizer). ``checkpoint`` wins over ``model`` when both are given."""
+    import torch
+
+    from .model.spec import build_model, bundled_spec_names, load_spec
+
+    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    if checkpoint is None and isinstance(model, str) and Path(model).is_dir():
+        checkpoint = model
+    if checkpoint is not None:
+        from .checkpoint import load
+        from .text.tokenizer import load_tokenizer
+
+        path = Path(checkpoint)
+        if not path.is_dir():
+            raise EarthMindError(f"checkpoint {checkpoint}: not a directory")
+        net, _info = load(path, dtype=torch_dtype, device=device)
+        return net, load_tokenizer(path)
+    if isinstance(model, str) and not Path(model).exists() and model not in bundled_spec_names():
+        raise EarthMindError(
+            f"model {model!r}: no such checkpoint directory or spec file, and not a bundled spec "
+            f"({', '.join(bundled_spec_names())})"
+        )
+    from .text.tokenizer import default_tokenizer
+
+    spec = load_spec(model)
+    net = build_model(spec).to(device=device, dtype=torch_dtype)
+    return net, default_tokenizer()

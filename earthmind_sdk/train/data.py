@@ -1,0 +1,108 @@
+"""Training records and the datasets that yield them.
+
+A record is one question about one scene with its target answer and, for segmentation, one
+target mask per ``[SEG]`` in the answer. Two readers ship with the core: generated scenes
+(:mod:`.synthetic`) and a JSON-lines file for custom data::
+
+    {"images": {"optical": "a.tif", "sar": "a_sar.tif"}, "question": "...", "answer": "Sure, [SEG].",
+     "masks": ["a_water.tif"], "task": "referring_segmentation"}
+
+Paths are relative to the JSONL file. Every problem names the file and line.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..contracts import SensorImage
+from ..errors import EarthMindError
+from ..inference.sample import Sample
+
+SEG = "[SEG]"
+
+
+@dataclass
+class Record:
+    sample: Sample
+    answer: str
+    masks: list[np.ndarray] = field(default_factory=list)  # (H, W) bool, one per [SEG]
+
+
+class SyntheticScenes:
+    """Generated co-registered optical + SAR scenes (see :mod:`earthmind_sdk.train.synthetic`)."""
+
+    def __init__(self, n_scenes: int = 256, size: int = 56, seed: int = 0, sensors=("sar", "optical")):
+        from .synthetic import make_scenes
+
+        self.scenes = make_scenes(n_scenes, seed=seed, size=size)
+        self.sensors = tuple(sensors)
+
+    def __iter__(self) -> Iterator[Record]:
+        import torch
+
+        for i, scene in enumerate(self.scenes):
+            images = {}
+            for s in self.sensors:
+                if s == "optical":
+                    images[s] = SensorImage(torch.from_numpy(scene.optical)[None], sensor=s)
+                else:  # a dB-scaled grey composite, as the authors fed SAR
+                    db = 10 * np.log10(np.maximum(scene.sar[0], 1e-6))
+                    grey = np.clip((db + 25.0) / 30.0, 0, 1).astype(np.float32)
+                    images[s] = SensorImage(torch.from_numpy(np.repeat(grey[None], 3, 0))[None], sensor=s)
+            for j, qa in enumerate(scene.qa):
+                masks = [qa["mask"]] if "mask" in qa else []
+                yield Record(Sample(images=images, prompt=qa["question"], task=qa["task"],
+                                    task_args=dict(qa["task_args"]), id=f"scene{i}-q{j}"),
+                             qa["answer"], masks)
+
+    def __len__(self) -> int:
+        return sum(len(s.qa) for s in self.scenes)
+
+
+class JsonlRecords:
+    """Custom training data as JSON lines (format in the module docstring)."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise EarthMindError(f"{self.path}: training data file not found")
+        self.records = list(self._read())
+
+    def _read(self) -> Iterator[Record]:
+        from ..io import read_raster
+
+        root = self.path.parent
+        for n, line in enumerate(self.path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{self.path}:{n}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EarthMindError(f"{where}: not valid JSON ({exc.msg})") from None
+            for key in ("images", "question", "answer"):
+                if key not in row:
+                    raise EarthMindError(f"{where}: missing key {key!r}")
+            if not isinstance(row["images"], dict) or not row["images"]:
+                raise EarthMindError(f"{where}: 'images' must map sensor names to paths")
+            masks = []
+            for m in row.get("masks", []):
+                raster = read_raster(str(root / m))
+                masks.append(raster.data[0] > 0)
+            n_seg = row["answer"].count(SEG)
+            if n_seg != len(masks):
+                raise EarthMindError(f"{where}: answer has {n_seg} {SEG} but {len(masks)} mask(s) are given")
+            images = {k: str(root / v) for k, v in row["images"].items()}
+            yield Record(Sample(images=images, prompt=row["question"], task=row.get("task"),
+                                task_args=row.get("task_args", {}), id=row.get("id", where)),
+                         row["answer"], masks)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)

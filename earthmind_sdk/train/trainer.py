@@ -1,0 +1,168 @@
+"""Supervised fine-tuning with EarthMind's losses, on one process or many under torchrun.
+
+Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) each rank takes every world-size-th
+record and gradients are averaged with one all-reduce per step (gloo on CPU, NCCL on GPU).
+The model's stages are called as separate methods (encode, fuse, embed, LM, SAM2), which a
+DDP wrapper would not see, so the all-reduce is explicit.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from ..batching import BatchBuilder
+from .data import Record
+from .losses import combine, mask_losses
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 100
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 4e-5
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_ratio: float = 0.05
+    grad_clip: float = 1.0
+    freeze: tuple[str, ...] = ("vision_model",)
+    lora: dict | None = None
+    loss_weights: dict | None = None
+    num_points: int = 12544
+    log_every: int = 10
+    seed: int = 0
+
+
+def lr_factor(step: int, total: int, warmup_ratio: float) -> float:
+    """Linear warm-up over ``warmup_ratio`` of the steps, then cosine to zero."""
+    warm = max(1, int(total * warmup_ratio))
+    if step < warm:
+        return (step + 1) / warm
+    progress = (step - warm) / max(1, total - warm)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def apply_lora(model, lora: dict) -> None:
+    """LoRA on the language model through peft (r, alpha, dropout, target module names)."""
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=int(lora.get("r", 128)), lora_alpha=int(lora.get("alpha", 256)),
+                     lora_dropout=float(lora.get("dropout", 0.05)),
+                     target_modules=list(lora.get("targets", ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                               "gate_proj", "up_proj", "down_proj"])),
+                     task_type="CAUSAL_LM")
+    model.language_model = get_peft_model(model.language_model, cfg)
+
+
+class Trainer:
+    def __init__(self, model, tokenizer, config: TrainConfig, **builder_kw):
+        self.model = model
+        self.cfg = config
+        torch.manual_seed(config.seed)
+        for prefix in config.freeze:
+            sub = getattr(model, prefix, None)
+            if sub is None:
+                raise ValueError(f"train.freeze: model has no submodule {prefix!r}")
+            sub.requires_grad_(False)
+        if config.lora:
+            apply_lora(model, config.lora)
+        self.builder = BatchBuilder(model, tokenizer, **builder_kw)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=config.lr, betas=tuple(config.betas),
+                                     weight_decay=config.weight_decay)
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.gen = torch.Generator().manual_seed(config.seed + self.rank)
+
+    # -- one step --------------------------------------------------------------------------
+    def losses(self, records: list[Record]) -> dict[str, torch.Tensor]:
+        model, ids = self.model, self.builder.ids
+        batch = self.builder.build([r.sample for r in records], [r.answer for r in records])
+        out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                    image_embeds=batch.image_embeds, position_ids=batch.position_ids,
+                    labels=batch.labels, output_hidden_states=True)
+        parts = {"lm": out.loss}
+        seg_pos = (batch.input_ids == ids["seg"]) & (batch.labels != -100)
+        if seg_pos.any() and getattr(model, "grounding_encoder", None) is not None:
+            hidden = out.hidden_states[-1]
+            images, prompts, sizes, targets = [], [], [], []
+            target_sensor = self.builder.spec.segment_sensor
+            for b, rec in enumerate(records):
+                n = int(seg_pos[b].sum())
+                if n == 0:
+                    continue
+                if n != len(rec.masks):
+                    raise ValueError(f"record {rec.sample.id}: {n} [SEG] tokens but {len(rec.masks)} masks")
+                imgs = batch.encoded[b].images
+                image = imgs[target_sensor] if target_sensor in imgs else next(iter(imgs.values()))
+                images.append(model.preprocess_sam(image.frames[0]))
+                prompts.append(model.seg_prompts(hidden[b][seg_pos[b]]))
+                sizes.append(tuple(rec.masks[0].shape))
+                targets.append(torch.as_tensor(np.stack(rec.masks)))
+            dev, dt = self.builder.device, self.builder.dtype
+            logits = model.decode_masks(torch.stack(images).to(dev, dt), prompts, sizes)
+            ce, dice = [], []
+            for lg, tg in zip(logits, targets):
+                c, d = mask_losses(lg, tg.to(dev), num_points=self.cfg.num_points, generator=None)
+                ce.append(c)
+                dice.append(d)
+            parts["mask"] = torch.stack(ce).mean()
+            parts["dice"] = torch.stack(dice).mean()
+        return parts
+
+    def step(self, step: int, records: list[Record]) -> dict[str, float]:
+        self.model.train()
+        chunks = [records[i::self.cfg.grad_accum] for i in range(self.cfg.grad_accum)]
+        logged: dict[str, float] = {}
+        for chunk in chunks:
+            report = combine(self.losses(chunk), self.cfg.loss_weights)
+            (report.total / self.cfg.grad_accum).backward()
+            for k, v in report.parts.items():
+                logged[k] = logged.get(k, 0.0) + v / self.cfg.grad_accum
+        if self.world > 1:
+            import torch.distributed as dist
+
+            for p in self.params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad)
+                p.grad /= self.world
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+        for group in self.opt.param_groups:
+            group["lr"] = self.cfg.lr * lr_factor(step, self.cfg.steps, self.cfg.warmup_ratio)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        logged["grad_norm"] = float(norm)
+        logged["lr"] = self.opt.param_groups[0]["lr"]
+        return logged
+
+    def fit(self, records: Iterable[Record], log_path: Path | None = None) -> list[dict[str, Any]]:
+        data = list(records)[self.rank::self.world]
+        if not data:
+            raise ValueError("no training records for this rank")
+        rng = random.Random(self.cfg.seed + self.rank)
+        order: list[int] = []
+        history = []
+        t0 = time.perf_counter()
+        for step in range(self.cfg.steps):
+            if len(order) < self.cfg.batch_size:
+                more = list(range(len(data)))
+                rng.shuffle(more)
+                order.extend(more)
+            picked, order = order[:self.cfg.batch_size], order[self.cfg.batch_size:]
+            logged = self.step(step, [data[i] for i in picked])
+            logged.update(step=step, elapsed_s=round(time.perf_counter() - t0, 3))
+            history.append(logged)
+            if log_path is not None and self.rank == 0 and (step % self.cfg.log_every == 0 or step == self.cfg.steps - 1):
+                with open(log_path, "a") as fh:
+                    fh.write(json.dumps(logged) + "\n")
+        return history

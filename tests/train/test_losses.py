@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from earthmind_sdk.train.losses import alignment_loss, combine, dice_loss, mask_losses, sample_points
+from earthmind_sdk.train.trainer import lr_factor
+
+
+def test_dice_perfect_and_disjoint():
+    target = torch.zeros(1, 8, 8)
+    target[0, 2:6, 2:6] = 1
+    perfect = (target * 2 - 1) * 50  # confident logits
+    assert dice_loss(perfect, target).item() < 1e-3
+    disjoint = -perfect
+    assert dice_loss(disjoint, target).item() > 0.9
+
+
+def test_mask_losses_decrease_toward_target_and_have_grad():
+    g = torch.Generator().manual_seed(0)
+    target = torch.zeros(2, 16, 16)
+    target[0, :8] = 1
+    target[1, :, :4] = 1
+    logits = torch.zeros(2, 16, 16, requires_grad=True)
+    ce0, d0 = mask_losses(logits, target, num_points=256, generator=g)
+    (ce0 + d0).backward()
+    assert logits.grad.abs().sum() > 0
+    good = (target * 2 - 1) * 10
+    ce1, d1 = mask_losses(good, target, num_points=256, generator=g)
+    assert ce1 < ce0 and d1 < d0
+
+
+def test_mask_losses_accept_target_at_other_resolution():
+    target = torch.zeros(1, 32, 32)
+    target[0, :16] = 1
+    logits = torch.full((1, 8, 8), -10.0)
+    logits[0, :4] = 10.0
+    ce, dice = mask_losses(logits, target, num_points=512)
+    assert ce < 0.2 and dice < 0.1
+
+
+def test_mask_losses_count_mismatch_and_empty():
+    with pytest.raises(ValueError, match="2 predicted masks but 1 target"):
+        mask_losses(torch.zeros(2, 4, 4), torch.zeros(1, 4, 4))
+    ce, dice = mask_losses(torch.zeros(0, 4, 4, requires_grad=True), torch.zeros(0, 4, 4))
+    assert ce.item() == 0 and dice.item() == 0
+
+
+def test_point_sampling_prefers_uncertain_points():
+    logits = torch.full((1, 64, 64), 20.0)
+    logits[0, :, 30:34] = 0.0  # an uncertain band covering 1/16 of the image
+    pts = sample_points(logits, num_points=400, generator=torch.Generator().manual_seed(1))
+    x = pts[0, :, 0] * 64
+    in_band = ((x >= 30) & (x < 34)).float().mean()
+    assert pts.shape == (1, 400, 2)
+    # every oversampled point in the band (3 x 400 / 16 = 75) is kept: ~75/400, vs 1/16 uniform
+    assert in_band > 0.15
+
+
+def test_combine_weights_and_unknown():
+    rep = combine({"lm": torch.tensor(2.0), "mask": torch.tensor(1.0)})
+    assert rep.total.item() == pytest.approx(2.0 * 1.0 + 1.0 * 2.0)
+    assert rep.parts == {"lm": 2.0, "mask": 1.0}
+    with pytest.raises(KeyError, match="no weight"):
+        combine({"mystery": torch.tensor(1.0)})
+
+
+def test_alignment_loss_shape_check():
+    assert alignment_loss(torch.ones(1, 3, 4), torch.ones(1, 3, 4)).item() == 0
+    with pytest.raises(ValueError, match="one shape"):
+        alignment_loss(torch.ones(1, 3, 4), torch.ones(1, 2, 4))
+
+
+def test_lr_schedule_warmup_then_cosine():
+    total, warm = 100, 0.1
+    f = [lr_factor(s, total, warm) for s in range(total)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+    assert f[-1] < 0.01
