@@ -1,0 +1,150 @@
+"""The fusion components: ``concat`` (v1 inference), ``mma`` (v1 training), ``hca`` (v2).
+
+Each takes one :class:`TokenSet` per sensor, primary (SAR in EarthMind paired mode) first,
+and returns a :class:`FusionOutput` whose ``weights`` rank the fused tokens and whose
+``sensor_weights`` show, per input token, how much each sensor counted. ``keep_ratio`` < 1
+prunes the fused tokens (see :mod:`.prune`); at 1.0 the output is exactly the unpruned one.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from earthmind_sdk.contracts import FusionOutput, TokenSet
+
+from . import dispatch
+from .prune import prune
+
+Tensor = torch.Tensor
+
+
+class Fusion(nn.Module):
+    """Shared checks and the optional pruning step."""
+
+    name = "fusion"
+    n_sensors: Optional[int] = None  # None: any number
+
+    def __init__(self, dim: int, keep_ratio: float = 1.0):
+        super().__init__()
+        if not 0.0 < keep_ratio <= 1.0:
+            raise ValueError(f"{self.name}: keep_ratio must be in (0, 1], got {keep_ratio}")
+        self.dim = int(dim)
+        self.keep_ratio = float(keep_ratio)
+
+    def _check(self, token_sets: Sequence[TokenSet]) -> None:
+        if not token_sets:
+            raise ValueError(f"{self.name} fusion got no token sets")
+        if self.n_sensors is not None and len(token_sets) != self.n_sensors:
+            raise ValueError(f"{self.name} fusion takes exactly {self.n_sensors} token sets (primary first), got "
+                             f"{len(token_sets)}: {[ts.sensor for ts in token_sets]}")
+        first = token_sets[0].tokens
+        for ts in token_sets:
+            t = ts.tokens
+            if t.dim() != 3 or t.shape[-1] != self.dim:
+                raise ValueError(f"{self.name} fusion: tokens of sensor {ts.sensor!r} must be (batch, tokens, {self.dim}), "
+                                 f"got {tuple(t.shape)}")
+            if t.shape[0] != first.shape[0]:
+                raise ValueError(f"{self.name} fusion: sensor {ts.sensor!r} has batch {t.shape[0]}, "
+                                 f"{token_sets[0].sensor!r} has {first.shape[0]}")
+        if self.n_sensors == 2 and token_sets[0].tokens.shape != token_sets[1].tokens.shape:
+            raise ValueError(f"{self.name} fusion pairs tokens one to one: {token_sets[0].sensor!r} "
+                             f"{tuple(token_sets[0].tokens.shape)} vs {token_sets[1].sensor!r} "
+                             f"{tuple(token_sets[1].tokens.shape)}")
+
+    def _finish(self, out: FusionOutput) -> FusionOutput:
+        return prune(out, self.keep_ratio) if self.keep_ratio < 1.0 else out
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, keep_ratio={self.keep_ratio}"
+
+
+class ConcatFusion(Fusion):
+    """[primary; secondary; ...] tokens, all weights 1 (EarthMind v1 inference)."""
+
+    name = "concat"
+
+    def forward(self, token_sets: Sequence[TokenSet], text_embeds: Optional[Tensor] = None,
+                text_mask: Optional[Tensor] = None) -> FusionOutput:
+        self._check(token_sets)
+        tokens = torch.cat([ts.tokens for ts in token_sets], dim=1)
+        sw = {ts.sensor: ts.tokens.new_ones(ts.tokens.shape[:2], dtype=torch.float32) for ts in token_sets}
+        weights = tokens.new_ones(tokens.shape[:2], dtype=torch.float32)
+        return self._finish(FusionOutput(tokens=tokens, weights=weights, sensor_weights=sw))
+
+
+class MMAFusion(Fusion):
+    """Modality Mutual Attention (EarthMind v1 training): a learned query ``local_query``
+    (queries x dim) scores each token pair, w_i = sigmoid(score_i) scales both tokens, then
+    [SAR; optical] are concatenated. ``reweight=False`` gives the released inference code's
+    plain concatenation with the same parameter present (for loading v1 checkpoints)."""
+
+    name = "mma"
+    n_sensors = 2
+
+    def __init__(self, dim: int, num_queries: int = 2, reweight: bool = True, keep_ratio: float = 1.0,
+                 init_std: float = 0.02):
+        super().__init__(dim, keep_ratio)
+        self.reweight = bool(reweight)
+        self.local_query = nn.Parameter(torch.randn(num_queries, dim) * init_std)
+
+    def forward(self, token_sets: Sequence[TokenSet], text_embeds: Optional[Tensor] = None,
+                text_mask: Optional[Tensor] = None) -> FusionOutput:
+        self._check(token_sets)
+        s, o = token_sets[0].tokens, token_sets[1].tokens
+        if self.reweight:
+            tokens, w = dispatch.mma(s, o, self.local_query)
+        else:
+            tokens, w = torch.cat([s, o], 1), s.new_ones(s.shape[:2], dtype=torch.float32)
+        sw = {token_sets[0].sensor: w, token_sets[1].sensor: w}
+        return self._finish(FusionOutput(tokens=tokens, weights=torch.cat([w, w], 1), sensor_weights=sw))
+
+
+class HCAFusion(Fusion):
+    """Hierarchical Cross-modal Attention (EarthMind v2): parameter-free.
+
+    Per sensor, quality q = 1 - minmax(entropy of softmax(X^ X^T / tau) rows) and text relevance
+    beta = max_j cos(x_i, t_j) / text_tau; alpha = rel_mix softmax(beta) + (1 - rel_mix)
+    softmax(q) over the two sensors; fused x_i = sum_m alpha_m x_m,i (N tokens).
+    ``normalize="sample"`` (default) min-maxes each sample on its own; ``"batch"`` reproduces
+    the original's batch-wide min-max, where one sample's fusion depends on its batch-mates.
+    """
+
+    name = "hca"
+    n_sensors = 2
+
+    def __init__(self, dim: int, tau: float = 0.1, text_tau: float = 0.2, rel_mix: float = 0.7,
+                 normalize: str = "sample", keep_ratio: float = 1.0):
+        super().__init__(dim, keep_ratio)
+        if normalize not in ("sample", "batch"):
+            raise ValueError(f"hca: normalize must be 'sample' or 'batch', got {normalize!r}")
+        if not 0.0 <= rel_mix <= 1.0:
+            raise ValueError(f"hca: rel_mix must be in [0, 1], got {rel_mix}")
+        self.tau, self.text_tau, self.rel_mix, self.normalize = float(tau), float(text_tau), float(rel_mix), normalize
+        self.last: dict[str, Tensor] = {}
+
+    def forward(self, token_sets: Sequence[TokenSet], text_embeds: Optional[Tensor] = None,
+                text_mask: Optional[Tensor] = None) -> FusionOutput:
+        from .functional import hca_token_weight
+
+        self._check(token_sets)
+        s, o = token_sets[0].tokens, token_sets[1].tokens
+        masks = [ts.mask for ts in token_sets if ts.mask is not None]
+        token_mask = None
+        if masks:
+            token_mask = masks[0].bool()
+            for m in masks[1:]:
+                token_mask = token_mask & m.bool()
+        if text_embeds is not None:
+            text_embeds = text_embeds.to(s.dtype)
+        r = dispatch.hca(s, o, text_embeds, text_mask, tau=self.tau, text_tau=self.text_tau, rel_mix=self.rel_mix,
+                         normalize=self.normalize, token_mask=token_mask)
+        self.last = {k: v.detach() for k, v in r.items() if k != "tokens"}
+        alpha = r["alpha"]
+        has_text = text_embeds is not None and text_embeds.shape[1] > 0
+        weights = hca_token_weight(alpha, r["relevance"], r["quality"], self.rel_mix, self.text_tau, has_text)
+        if token_mask is not None:
+            weights = weights.masked_fill(~token_mask, 0.0)
+        sw = {token_sets[0].sensor: alpha[:, 0], token_sets[1].sensor: alpha[:, 1]}
+        return self._finish(FusionOutput(tokens=r["tokens"], weights=weights, sensor_weights=sw))

@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from earthmind_kernels import hca
+from earthmind_kernels.hca import FlashSelfEntropy
+from earthmind_sdk.model.fusion import functional as ref
+
+CASES = [(1, 1, 24, 3), (2, 7, 24, 5), (1, 257, 96, 9), (2, 7, 96, 17)]
+
+
+def _inputs(B, N, D, T, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    s = torch.randn(B, N, D, generator=g).to(dtype).requires_grad_()
+    o = torch.randn(B, N, D, generator=g).to(dtype).requires_grad_()
+    t = torch.randn(B, T, D, generator=g).to(dtype).requires_grad_()
+    tm = torch.ones(B, T, dtype=torch.bool)
+    tm[0, -1] = False  # a padded question token must be ignored
+    return s, o, t, tm
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("B,N,D", [(1, 1, 24), (2, 7, 24), (1, 257, 96)], ids=["N1", "N7", "N257"])
+def test_flash_entropy_matches_full_softmax(B, N, D, dtype, poison, close):
+    g = torch.Generator().manual_seed(2)
+    x = torch.nn.functional.normalize(torch.randn(B, N, D, generator=g), dim=-1).to(dtype).requires_grad_()
+    x32 = x.detach().float().requires_grad_()
+    h = FlashSelfEntropy.apply(x, 0.1)
+    h_r = ref.self_entropy_naive(x32, 0.1)
+    close("entropy", h, h_r, dtype)
+    gh = torch.randn(h.shape, generator=g)
+    (dx,) = torch.autograd.grad((h * gh).sum(), (x,))
+    (dx_r,) = torch.autograd.grad((h_r * gh).sum(), (x32,))
+    close("d_xhat", dx, dx_r, dtype, scale=5.0 if dtype == torch.float32 else 1.5)
+
+
+@pytest.mark.parametrize("normalize", ["sample", "batch"])
+@pytest.mark.parametrize("B,N,D,T", CASES, ids=[f"B{b}-N{n}-D{d}-T{t}" for b, n, d, t in CASES])
+def test_hca_forward_backward_fp32(B, N, D, T, normalize, poison, close):
+    s, o, t, tm = _inputs(B, N, D, T, torch.float32)
+    r = hca(s, o, t, tm, normalize=normalize)
+    rr = ref.hca(s, o, t, tm, normalize=normalize)
+    for k in ("entropy", "relevance", "quality", "alpha", "tokens"):
+        close(k, r[k], rr[k], torch.float32, scale=10.0 if k in ("quality", "alpha", "tokens") else 1.0)
+    g = torch.Generator().manual_seed(5)
+    gt, ga = torch.randn(r["tokens"].shape, generator=g), torch.randn(r["alpha"].shape, generator=g)
+    loss = lambda x: (x["tokens"] * gt).sum() + (x["alpha"] * ga).sum()  # noqa: E731
+    got = torch.autograd.grad(loss(r), (s, o, t))
+    want = torch.autograd.grad(loss(rr), (s, o, t))
+    for name, a, e in zip(("d_sar", "d_opt", "d_text"), got, want):
+        close(name, a, e, torch.float32, scale=25.0)
+
+
+def test_hca_bf16_and_no_text(close):
+    s, o, _, _ = _inputs(2, 7, 96, 1, torch.bfloat16)
+    r = hca(s, o)
+    rr = ref.hca(s.detach().float(), o.detach().float())
+    assert torch.equal(r["relevance"], torch.zeros_like(r["relevance"]))
+    close("tokens", r["tokens"], rr["tokens"], torch.bfloat16)
+    close("alpha", r["alpha"], rr["alpha"], torch.bfloat16)
+    (ds,) = torch.autograd.grad(r["tokens"].float().sum(), (s,))
+    assert torch.isfinite(ds.float()).all()
