@@ -218,6 +218,7 @@ _TRAIN = {
     "lora": Field((dict, type(None)), default=None, doc="{r, alpha, dropout, targets} on the LLM (v1: 128/256/0.05)"),
     "loss_weights": Field((dict, type(None)), default=None, doc="override of lm 1.0, mask 2.0, dice 0.5, sap 0.1"),
     "num_points": Field(int, default=12544, doc="points sampled per mask for the mask losses"),
+    "sap": Field(bool, default=False, doc="Spatial Attention Prompting loss (v1), from the last layer's q/k"),
     "log_every": Field(int, default=10),
 }
 

@@ -7,6 +7,7 @@ DDP wrapper would not see, so the all-reduce is explicit.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -38,6 +39,7 @@ class TrainConfig:
     lora: dict | None = None
     loss_weights: dict | None = None
     num_points: int = 12544
+    sap: bool = False
     log_every: int = 10
     seed: int = 0
 
@@ -87,11 +89,19 @@ class Trainer:
     def losses(self, records: list[Record]) -> dict[str, torch.Tensor]:
         model, ids = self.model, self.builder.ids
         batch = self.builder.build([r.sample for r in records], [r.answer for r in records])
-        out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                    image_embeds=batch.image_embeds, position_ids=batch.position_ids,
-                    labels=batch.labels, output_hidden_states=True)
-        parts = {"lm": out.loss}
         seg_pos = (batch.input_ids == ids["seg"]) & (batch.labels != -100)
+        capture = contextlib.nullcontext()
+        if self.cfg.sap and seg_pos.any():
+            from ..model.fusion.sap import LastLayerQK
+
+            capture = LastLayerQK(model.language_model)
+        with capture as cap:
+            out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                        image_embeds=batch.image_embeds, position_ids=batch.position_ids,
+                        labels=batch.labels, output_hidden_states=True)
+        parts = {"lm": out.loss}
+        if cap is not None:
+            parts["sap"] = self._sap(cap, batch, seg_pos, records)
         if seg_pos.any() and getattr(model, "grounding_encoder", None) is not None:
             hidden = out.hidden_states[-1]
             images, prompts, sizes, targets = [], [], [], []
@@ -118,6 +128,35 @@ class Trainer:
             parts["mask"] = torch.stack(ce).mean()
             parts["dice"] = torch.stack(dice).mean()
         return parts
+
+    def _sap(self, cap, batch, seg_pos: torch.Tensor, records: list[Record]) -> torch.Tensor:
+        """Spatial Attention Prompting from the last layer's [SEG]-row queries and keys.
+
+        Each [SEG] row's target is its mask max-pooled to the token grid; when the image tokens
+        hold several grids (one per fused sensor), the target is laid on each and renormalised.
+        Multi-tile images have no single grid and are refused."""
+        from ..model.fusion.dispatch import sap_loss
+        from ..model.fusion.sap import sap_target_from_mask
+
+        img = batch.input_ids == self.builder.ids["img_context"]
+        counts = img.sum(1)
+        if not bool((counts == counts[0]).all()):
+            raise ValueError("SAP needs the same number of image tokens in every sample of a batch")
+        grid = tuple(self.model.token_grid)
+        cells = grid[0] * grid[1]
+        n_img = int(counts[0])
+        if n_img % cells:
+            raise ValueError(f"SAP: {n_img} image tokens are not whole {grid} token grids (multi-tile input?)")
+        img_pos = torch.stack([row.nonzero()[:, 0] for row in img])
+        seg_batch, seg_at = seg_pos.nonzero(as_tuple=True)
+        targets = []
+        for b, rec in enumerate(records):
+            for m in rec.masks[: int(seg_pos[b].sum())]:
+                t = sap_target_from_mask(torch.as_tensor(m)[None], grid)[0]
+                targets.append(t.repeat(n_img // cells) / (n_img // cells))
+        q, k = cap.qk(seg_batch, seg_at)
+        return sap_loss(q, k, seg_batch, seg_at, img_pos, torch.stack(targets).to(q.device),
+                        key_mask=batch.attention_mask.bool())
 
     def step(self, step: int, records: list[Record]) -> dict[str, float]:
         self.model.train()
