@@ -55,9 +55,16 @@ class BatchBuilder:
         self.tokenizer = tokenizer
         self.spec = model.spec
         self.sensor_names: list[str] = list(self.spec.sensors)
-        self.sensors = sensors or {name: registry("sensors").build(name) for name in self.sensor_names}
+        self._sensors = dict(sensors or {})
         self.ids = special_token_ids(tokenizer)
         self.prompts = PromptBuilder(template or self.spec.template)
+
+    def sensor(self, name: str):
+        """The sensor object for one of the model's inputs, built on first use (a model whose
+        images arrive already prepared needs no sensor plugin installed)."""
+        if name not in self._sensors:
+            self._sensors[name] = registry("sensors").build(name)
+        return self._sensors[name]
 
     @property
     def device(self) -> torch.device:
@@ -74,7 +81,7 @@ class BatchBuilder:
         name = sample.id or f"#{index}"
         if not sample.images:
             raise EarthMindError(f"sample {name}: no image given")
-        unknown = [s for s in sample.images if s not in self.sensors]
+        unknown = [s for s in sample.images if s not in self.sensor_names]
         if unknown:
             raise EarthMindError(
                 f"sample {name}: sensor(s) {', '.join(map(repr, unknown))} are not inputs of this model; "
@@ -82,7 +89,7 @@ class BatchBuilder:
             )
         given = [s for s in self.sensor_names if s in sample.images]
         read = {s: sample.images[s] if isinstance(sample.images[s], SensorImage)
-                else self.sensors[s].read(sample.images[s]) for s in given}
+                else self.sensor(s).read(sample.images[s]) for s in given}
         primary = read[given[0]]
         out = {}
         for s, item in read.items():
@@ -91,7 +98,7 @@ class BatchBuilder:
                 continue
             if s != given[0] and isinstance(primary, Raster):
                 item = align_pair(primary, item)
-            out[s] = self.sensors[s].prepare(item)
+            out[s] = self.sensor(s).prepare(item)
         return out
 
     def encode(self, prepared: list[dict[str, SensorImage]],

@@ -1,0 +1,158 @@
+"""EarthMind / Sa2VA HF-format checkpoints: load and save without ``trust_remote_code``.
+
+A directory holds ``config.json`` (``model_type: "sa2va_chat"``) and safetensors weights
+(``model.safetensors`` or shards + ``model.safetensors.index.json``; ``pytorch_model*.bin`` is
+read too). Tensor names are the graph's state-dict keys, except that a fusion's
+``local_query`` is stored top-level (as in EarthMind v1) and a tied ``lm_head`` is not stored.
+
+    model, info = load(path, dtype=torch.bfloat16, device="cuda")
+    save(model, path, max_shard_size="5GB", tokenizer=tok)
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import CheckpointError
+
+__all__ = ["load", "save", "LoadInfo"]
+
+#: model state-dict key <-> checkpoint tensor name, where they differ
+_TO_CKPT = {"fusion.local_query": "local_query"}
+_FROM_CKPT = {v: k for k, v in _TO_CKPT.items()}
+_LIST = 20
+
+
+class LoadInfo(dict):
+    """What :func:`load` did: ``spec``, ``files``, ``dtype``, ``notes`` (defaults it chose), ``skipped``."""
+
+
+def _tied_head(model) -> Optional[str]:
+    lm = model.language_model
+    cfg = getattr(lm, "config", None)
+    if cfg is not None and getattr(cfg, "tie_word_embeddings", False):
+        return "language_model.lm_head.weight"
+    return None
+
+
+def _expected(model) -> dict[str, Any]:
+    state = model.state_dict(keep_vars=True)
+    tied = _tied_head(model)
+    return {_TO_CKPT.get(k, k): v for k, v in state.items() if k != tied}
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:_LIST])
+    return shown + (f", ... ({len(names) - _LIST} more)" if len(names) > _LIST else "")
+
+
+def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] = None):
+    """Read an HF-format EarthMind / Sa2VA directory -> (EarthMindModel, LoadInfo).
+
+    ``dtype`` None keeps the stored precision (config ``torch_dtype``); ``spec`` overrides
+    top-level spec keys derived from config.json (e.g. a smaller decoder). Missing or unexpected
+    tensors, shape mismatches, missing shards and unsupported architectures raise
+    :class:`~earthmind_sdk.errors.CheckpointError` naming them."""
+    import torch
+
+    from ..model.graph import EarthMindModel
+    from ..model.spec import validate_spec
+    from . import files as wf
+    from .config import spec_from_config
+
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint {path}: not a directory")
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise CheckpointError(f"checkpoint {path}: config.json is missing")
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{cfg_file}: invalid JSON ({exc})") from None
+    from .config import check_config
+
+    check_config(cfg, path)
+    files = wf.weight_files(path)
+    shapes = wf.shapes(path, files)
+    spec_dict, notes = spec_from_config(cfg, shapes, path, spec)
+    model_spec = validate_spec(spec_dict, where=str(cfg_file))
+    if dtype is None:
+        dtype = getattr(torch, str(cfg.get("torch_dtype") or "float32"), torch.float32)
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    with torch.device(device):
+        model = EarthMindModel(model_spec)
+    model.to(dtype=dtype)
+    expected = _expected(model)
+    tied = _tied_head(model)
+    skipped = []
+    if tied is not None and tied in shapes:
+        skipped.append(tied)  # tied to the embeddings: the stored copy is redundant
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected) - set(skipped))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing tensor(s): {_listing(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensor(s): {_listing(unexpected)}")
+        if all(k.startswith("grounding_encoder.") for k in missing + unexpected):
+            parts.append("only SAM2 tensors differ: its configuration is not the assumed one; pass "
+                         "spec={'decoder': {'name': 'sam2', 'args': {...}}} to load()")
+        raise CheckpointError(f"checkpoint {path} does not match the model its config.json describes: "
+                              + "; ".join(parts))
+    where = {k: f for f, keys in files.items() for k in keys}
+    for key, target in expected.items():
+        if tuple(target.shape) != tuple(shapes[key]):
+            raise CheckpointError(f"checkpoint {path / where.get(key, '?')}: tensor {key!r} has shape "
+                                  f"{tuple(shapes[key])} but the model built from config.json expects {tuple(target.shape)}")
+    with torch.no_grad():
+        for fname, key, tensor in wf.iter_tensors(path, files, device="cpu"):
+            if key in skipped:
+                continue
+            expected[key].copy_(tensor)
+    model.eval()
+    info = LoadInfo(spec=model_spec, files=sorted(files), dtype=dtype, notes=notes, skipped=skipped,
+                    config=cfg)
+    return model, info
+
+
+def save(model, path, max_shard_size: "int | str" = "5GB", tokenizer=None, dtype=None) -> list[str]:
+    """Write ``config.json`` and safetensors weights (sharded above ``max_shard_size``) -> file names.
+
+    ``tokenizer`` (anything with ``save_pretrained``) is saved into the same directory."""
+    from . import files as wf
+    from .config import config_from_model
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = config_from_model(model)
+    state = {}
+    seen: dict[int, str] = {}
+    for key, t in _expected(model).items():
+        t = t.detach()
+        if dtype is not None:
+            t = t.to(dtype)
+        t = t.to("cpu").contiguous()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr in seen or t.numel() == 0:
+            t = t.clone()  # safetensors refuses tensors that share storage
+        seen[t.untyped_storage().data_ptr()] = key
+        state[key] = t
+    if dtype is not None:
+        from .config import dtype_name
+
+        cfg["torch_dtype"] = cfg["llm_config"]["torch_dtype"] = dtype_name(dtype)
+    names = wf.write(path, state, max_shard_size, metadata={"format": "pt"})
+    (path / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True, default=_json_default) + "\n")
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(path))
+    return ["config.json", *names]
+
+
+def _json_default(obj):
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    return str(obj)

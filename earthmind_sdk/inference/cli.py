@@ -42,8 +42,7 @@ def infer_command(args) -> int:
 def _sensor_for(pipe, family: str) -> str:
     """The model's input sensor for a CLI flag: the spec's sensor whose name or family matches."""
     for name in pipe.sensor_names:
-        sensor = pipe.sensors[name]
-        if name == family or getattr(sensor, "family", None) == family:
+        if name == family or getattr(pipe.sensor(name), "family", None) == family:
             return name
     raise EarthMindError(
         f"this model takes sensors {', '.join(pipe.sensor_names)}; none is {family} "

@@ -25,9 +25,8 @@ class Pipeline:
     def sensor_names(self) -> list[str]:
         return self.builder.sensor_names
 
-    @property
-    def sensors(self):
-        return self.builder.sensors
+    def sensor(self, name: str):
+        return self.builder.sensor(name)
 
     @classmethod
     def from_pretrained(cls, path, *, dtype=None, device="cpu", **kw) -> "Pipeline":

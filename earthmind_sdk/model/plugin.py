@@ -1,2 +1,35 @@
-"""Built-in components of this package area, registered through the plugin hooks."""
-from earthmind_sdk.hookspecs import hookimpl  # noqa: F401
+"""Built-in model components, registered through the plugin hooks (lazy targets: no torch import).
+
+Every component class/factory carries a ``tiny_args()`` giving CPU-test-sized arguments;
+tests/model/test_components.py builds each registered component with them, so a component
+registered without tiny arguments fails the suite the day it lands.
+"""
+from earthmind_sdk.hookspecs import hookimpl
+
+
+@hookimpl
+def register_encoders(register):
+    register("internvit", "earthmind_sdk.model.encoders.internvit:InternViT",
+             description="InternViT (InternVL vision tower); loads released vision_model.* weights")
+    register("timm", "earthmind_sdk.model.encoders.timm_backbone:TimmBackbone",
+             description="any timm backbone by name; pretrained weights only from a local file")
+
+
+@hookimpl
+def register_projectors(register):
+    register("mlp1", "earthmind_sdk.model.projector:MLP1",
+             description="InternVL mlp1: LayerNorm, Linear, GELU, Linear")
+    register("linear", "earthmind_sdk.model.projector:LinearProjector", description="one Linear layer")
+
+
+@hookimpl
+def register_language_models(register):
+    register("qwen2", "earthmind_sdk.model.llm:qwen2", description="transformers Qwen2ForCausalLM (Qwen2.5)")
+    register("phi3", "earthmind_sdk.model.llm:phi3", description="transformers Phi3ForCausalLM")
+    register("llama", "earthmind_sdk.model.llm:llama", description="transformers LlamaForCausalLM")
+
+
+@hookimpl
+def register_decoders(register):
+    register("sam2", "earthmind_sdk.model.decoder:SAM2Decoder",
+             description="SAM2 (sam2 package) prompted by [SEG] embeddings; Hiera-L for released models")

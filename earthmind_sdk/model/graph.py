@@ -1,0 +1,172 @@
+"""The EarthMind graph: one torch module whose submodules carry the released checkpoint's prefixes.
+
+Data contract (one path for inference and training)::
+
+    frames (3, H, W) in [0, 1] --preprocess--> tiles (T, 3, S, S)
+      --encode_images--> (T, tokens_per_tile, D)      vision_model -> drop cls -> pixel shuffle -> mlp1
+      --fuse--> FusionOutput                          one TokenSet per sensor (primary first)
+      --embed--> inputs_embeds (B, L, D)              image embeddings at the <IMG_CONTEXT> positions
+      --forward / language_model.generate--> logits, hidden states
+      [SEG] hidden (K, D) --seg_prompts--> (K, prompt_dim) --decode_masks--> mask logits (K, H, W)
+
+Submodules: ``vision_model``, ``mlp1``, ``language_model`` (the HF causal LM), ``fusion``
+(optional; its ``local_query`` is stored top-level in checkpoints), ``grounding_encoder``
+(SAM2, optional) and ``text_hidden_fcs``.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import nn
+
+from ..contracts import FusionOutput, TokenSet
+from ..errors import EarthMindError, RecipeError
+from . import regions as _regions
+from . import tiling
+from .encoders.pixel_shuffle import pixel_shuffle
+from .spec import ModelSpec
+
+
+def _build(kind: str, part: dict[str, Any], where: str, **context: Any):
+    from ..plugins import registry
+
+    try:
+        return registry(kind).build(part["name"], **context, **part["args"])
+    except TypeError as exc:
+        raise RecipeError(f"model spec: {where}: {part['name']!r} rejected its arguments: {exc}") from None
+
+
+class EarthMindModel(nn.Module):
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        img = spec.image
+        self.vision_model = _build("encoders", spec.encoder, "encoder")
+        if getattr(self.vision_model, "image_size", img["size"]) != img["size"]:
+            raise RecipeError(f"model spec: image.size is {img['size']} but the encoder takes "
+                              f"{self.vision_model.image_size} px images")
+        if hasattr(self.vision_model, "select_layer"):
+            self.vision_model.select_layer = int(img["select_layer"])
+        self.downsample_ratio = float(img["downsample_ratio"])
+        self.ps_version = img["ps_version"]
+        r = round(1.0 / self.downsample_ratio)
+        gh, gw = self.vision_model.grid
+        if gh % r or gw % r:
+            raise RecipeError(f"model spec: image.downsample_ratio {self.downsample_ratio}: the encoder's "
+                              f"{gh}x{gw} patch grid is not divisible by {r}")
+        self.token_grid = (gh // r, gw // r)
+        self.tokens_per_tile = self.token_grid[0] * self.token_grid[1]
+        self.language_model = _build("language_models", spec.language_model, "language_model")
+        hidden = int(self.language_model.config.hidden_size)
+        self.hidden_size = hidden
+        self.mlp1 = _build("projectors", spec.projector, "projector",
+                           in_dim=self.vision_model.out_dim * r * r, out_dim=hidden)
+        self.fusion = _build("fusions", spec.fusion, "fusion", dim=hidden) if spec.fusion else None
+        self.grounding_encoder = _build("decoders", spec.decoder, "decoder") if spec.decoder else None
+        prompt_dim = int(self.grounding_encoder.prompt_dim) if self.grounding_encoder is not None else 256
+        self.text_hidden_fcs = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+                                             nn.Linear(hidden, prompt_dim), nn.Dropout(0.0))
+        self.img_context_token_id = int(spec.tokens["img_context_token_id"])
+        self.seg_token_id = spec.tokens.get("seg_token_id")
+
+    # -- properties the pipeline reads ------------------------------------------------------
+    @property
+    def fusion_uses_text(self) -> bool:
+        """Whether the fusion wants the question's token embeddings (text-guided HCA)."""
+        if self.fusion is None:
+            return False
+        return bool(getattr(self.fusion, "uses_text", getattr(self.fusion, "name", "") == "hca"))
+
+    @property
+    def sam_image_size(self) -> int:
+        return int(self.grounding_encoder.image_size) if self.grounding_encoder is not None else 1024
+
+    # -- vision side -------------------------------------------------------------------------
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """One frame (3, H, W) in [0, 1] -> normalised tiles (T, 3, S, S), InternVL dynamic tiling."""
+        frame = tiling.check_frame(frames, "preprocess")
+        img = self.spec.image
+        tiles = tiling.tile_image(frame, img["size"], img["min_tiles"], img["max_tiles"], img["use_thumbnail"])
+        return tiling.normalize(tiles)
+
+    def preprocess_sam(self, frames: torch.Tensor) -> torch.Tensor:
+        """One frame (3, H, W) in [0, 1] -> the SAM2 input (3, S, S): plain resize, bf16-rounded ImageNet stats."""
+        frame = tiling.check_frame(frames, "preprocess_sam")
+        size = self.sam_image_size
+        return tiling.normalize(tiling.resize(frame, (size, size)), tiling.SAM_MEAN, tiling.SAM_STD)
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(T, 3, S, S) -> (T, tokens_per_tile, D): vision tower, pixel shuffle, mlp1."""
+        if pixel_values.dim() != 4 or pixel_values.shape[1] != 3:
+            raise ValueError(f"encode_images expects (T, 3, S, S) tiles, got shape {tuple(pixel_values.shape)}")
+        t = pixel_values.shape[0]
+        x = self.vision_model(pixel_values)
+        gh, gw = self.vision_model.grid
+        x = pixel_shuffle(x.reshape(t, gh, gw, -1), self.downsample_ratio, self.ps_version)
+        return self.mlp1(x.reshape(t, self.tokens_per_tile, -1))
+
+    def fuse(self, token_sets: Sequence[TokenSet], text_embeds: Optional[torch.Tensor] = None,
+             text_mask: Optional[torch.Tensor] = None) -> FusionOutput:
+        """One TokenSet per sensor (primary first) -> the tokens the LLM sees, with per-token weights."""
+        if self.fusion is None:
+            if len(token_sets) != 1:
+                raise EarthMindError(f"this model has no fusion, so it takes one sensor's tokens; got "
+                                     f"{[ts.sensor for ts in token_sets]}")
+            ts = token_sets[0]
+            ones = ts.tokens.new_ones(ts.tokens.shape[:2], dtype=torch.float32)
+            return FusionOutput(tokens=ts.tokens, weights=ones, sensor_weights={ts.sensor: ones})
+        return self.fusion(token_sets, text_embeds=text_embeds, text_mask=text_mask)
+
+    def region_embeds(self, image_tokens: torch.Tensor, grid: tuple[int, int], regions: Sequence[Any],
+                      image_size: Optional[tuple[int, int]] = None) -> list[torch.Tensor]:
+        """Image tokens (n, D) + regions (masks (H, W) or boxes (x0, y0, x1, y1)) -> [(k_r, D)] for <vp>."""
+        if image_size is None:
+            shapes = {tuple(torch.as_tensor(r).shape) for r in regions if torch.as_tensor(r).dim() == 2}
+            if len(shapes) != 1:
+                raise ValueError("region_embeds: pass image_size=(H, W) (needed for boxes)")
+            image_size = shapes.pop()
+        return _regions.region_embeds(image_tokens, tuple(grid), regions, tuple(image_size))
+
+    # -- language side -----------------------------------------------------------------------
+    def embed(self, input_ids: torch.Tensor, image_embeds: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
+        """Token embeddings (B, L, D) with image embeddings placed at the <IMG_CONTEXT> positions."""
+        emb = self.language_model.get_input_embeddings()(input_ids)
+        is_img = input_ids == self.img_context_token_id
+        image_embeds = list(image_embeds or [])
+        if image_embeds and len(image_embeds) != input_ids.shape[0]:
+            raise EarthMindError(f"embed: {input_ids.shape[0]} samples but {len(image_embeds)} image embedding sets")
+        counts = is_img.sum(1).tolist()
+        for b, n in enumerate(counts):
+            given = int(image_embeds[b].shape[0]) if image_embeds else 0
+            if n != given:
+                raise EarthMindError(f"embed: sample {b} has {n} <IMG_CONTEXT> tokens (id {self.img_context_token_id}) "
+                                     f"but {given} image embeddings")
+        if not any(counts):
+            return emb
+        flat = torch.cat([e.reshape(-1, emb.shape[-1]) for e in image_embeds if e.shape[0] > 0]).to(emb.dtype)
+        out = emb.clone()
+        out[is_img] = flat
+        return out
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
+                image_embeds: Optional[Sequence[torch.Tensor]] = None, labels: Optional[torch.Tensor] = None,
+                **kw: Any):
+        """The HF causal-LM output (loss with labels; hidden_states with output_hidden_states=True)."""
+        inputs_embeds = self.embed(input_ids, image_embeds)
+        return self.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **kw)
+
+    # -- masks -------------------------------------------------------------------------------
+    def seg_prompts(self, hidden: torch.Tensor) -> torch.Tensor:
+        """[SEG] last-layer hidden states (K, D) -> SAM2 prompt embeddings (K, prompt_dim)."""
+        w = self.text_hidden_fcs[0].weight
+        return self.text_hidden_fcs(hidden.to(w.dtype))
+
+    def decode_masks(self, sam_images: torch.Tensor, prompts: Sequence[torch.Tensor],
+                     sizes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
+        """SAM2 inputs (B, 3, S, S), prompts[b] (K_b, prompt_dim), sizes[b] (H, W) -> [(K_b, H, W) logits].
+
+        Each image goes through SAM2's image encoder once however many prompts it has; K_b = 0 -> empty."""
+        if self.grounding_encoder is None:
+            raise EarthMindError("this model has no mask decoder (spec decoder: null)")
+        return self.grounding_encoder(sam_images, prompts, sizes)

@@ -1,0 +1,171 @@
+"""Model specs: which sensors, encoder, projector, fusion, language model and decoder, by registry name.
+
+A spec is a YAML file or a dict::
+
+    sensors: [optical]              # input sensors, primary first (paired mode: sar, optical)
+    segment_sensor: optical         # the image SAM2 segments (default: the first sensor)
+    template: phi3_chat             # chat template name (the tokenizer side uses it)
+    image: {size: 448, patch: 14, downsample_ratio: 0.5, min_tiles: 1, max_tiles: 12,
+            use_thumbnail: true, ps_version: v2, select_layer: -1}
+    tokens: {img_context_token_id: 151667, seg_token_id: null}
+    encoder: {name: internvit, args: {...}}
+    projector: {name: mlp1, args: {}}
+    fusion: null | {name: concat | mma | hca, args: {...}}
+    language_model: {name: qwen2, args: {...HF config fields...}}
+    decoder: null | {name: sam2, args: {config: sam2_hiera_l, overrides: {...}}}
+
+Errors are :class:`~earthmind_sdk.errors.RecipeError` naming the key path and what is allowed.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from ..errors import RecipeError, UnknownComponentError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+IMAGE_DEFAULTS: dict[str, Any] = dict(size=448, patch=14, downsample_ratio=0.5, min_tiles=1, max_tiles=12,
+                                      use_thumbnail=True, ps_version="v2", select_layer=-1)
+TOKEN_DEFAULTS: dict[str, Any] = dict(img_context_token_id=151667, seg_token_id=None)
+_TOP = ("sensors", "segment_sensor", "template", "image", "tokens", "encoder", "projector", "fusion",
+        "language_model", "decoder", "name")
+_COMPONENTS = {"encoder": "encoders", "projector": "projectors", "fusion": "fusions",
+               "language_model": "language_models", "decoder": "decoders"}
+_OPTIONAL = ("fusion", "decoder")
+
+
+@dataclass
+class ModelSpec:
+    sensors: list[str]
+    encoder: dict[str, Any]
+    projector: dict[str, Any]
+    language_model: dict[str, Any]
+    fusion: Optional[dict[str, Any]] = None
+    decoder: Optional[dict[str, Any]] = None
+    image: dict[str, Any] = field(default_factory=lambda: dict(IMAGE_DEFAULTS))
+    tokens: dict[str, Any] = field(default_factory=lambda: dict(TOKEN_DEFAULTS))
+    template: str = "phi3_chat"
+    segment_sensor: Optional[str] = None
+    name: str = "custom"
+
+    def __post_init__(self):
+        if self.segment_sensor is None:
+            self.segment_sensor = self.sensors[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy({k: getattr(self, k) for k in _TOP})
+
+
+def bundled_spec_names() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_spec(source: "str | Path | dict | ModelSpec") -> ModelSpec:
+    """A bundled spec name, a YAML path, a dict or a ModelSpec -> a validated ModelSpec."""
+    if isinstance(source, ModelSpec):
+        return source
+    where = "model spec"
+    if isinstance(source, dict):
+        raw = source
+    else:
+        path = Path(source)
+        if not path.is_file() and str(source) in bundled_spec_names():
+            path = CONFIG_DIR / f"{source}.yaml"
+        if not path.is_file():
+            raise RecipeError(f"model spec {source!r}: no such file and not a bundled spec "
+                              f"({', '.join(bundled_spec_names())})")
+        where = str(path)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{where}: malformed YAML: {exc}") from None
+        raw = dict(raw or {})
+        raw.setdefault("name", path.stem)
+    return validate_spec(raw, where=where)
+
+
+def validate_spec(raw: Any, where: str = "model spec") -> ModelSpec:
+    from ..plugins import registry
+
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    raw = copy.deepcopy(raw)
+    unknown = sorted(set(raw) - set(_TOP))
+    if unknown:
+        raise RecipeError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_TOP)}")
+    sensors = raw.get("sensors")
+    if not isinstance(sensors, list) or not sensors or not all(isinstance(s, str) for s in sensors):
+        raise RecipeError(f"{where}: sensors: expected a non-empty list of sensor names, got {sensors!r}")
+    if len(set(sensors)) != len(sensors):
+        raise RecipeError(f"{where}: sensors: {sensors} lists a sensor twice")
+    for key, kind in _COMPONENTS.items():
+        value = raw.get(key)
+        if value is None:
+            if key in _OPTIONAL:
+                raw[key] = None
+                continue
+            raise RecipeError(f"{where}: {key}: required ({{name, args}} naming a registered {kind[:-1]}; "
+                              f"known: {', '.join(registry(kind).names()) or '(none)'})")
+        if isinstance(value, str):
+            value = {"name": value, "args": {}}
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            raise RecipeError(f"{where}: {key}: expected {{name, args}} or a name, got {value!r}")
+        extra = sorted(set(value) - {"name", "args"})
+        if extra:
+            raise RecipeError(f"{where}: {key}: unknown key(s) {', '.join(extra)}; allowed: name, args")
+        args = value.get("args") or {}
+        if not isinstance(args, dict):
+            raise RecipeError(f"{where}: {key}.args: expected a mapping, got {type(args).__name__}")
+        try:
+            registry(kind).entry(value["name"])
+        except UnknownComponentError as exc:
+            raise RecipeError(f"{where}: {key}.name: {exc}") from None
+        raw[key] = {"name": value["name"], "args": args}
+    if len(sensors) > 1 and raw.get("fusion") is None:
+        raise RecipeError(f"{where}: fusion: a spec with {len(sensors)} sensors needs a fusion "
+                          f"(known: {', '.join(registry('fusions').names()) or '(none)'})")
+    raw["image"] = _merge(raw.get("image"), IMAGE_DEFAULTS, f"{where}: image")
+    raw["tokens"] = _merge(raw.get("tokens"), TOKEN_DEFAULTS, f"{where}: tokens")
+    img = raw["image"]
+    for k in ("size", "patch", "min_tiles", "max_tiles"):
+        if not isinstance(img[k], int) or isinstance(img[k], bool) or img[k] < 1:
+            raise RecipeError(f"{where}: image.{k}: expected a positive integer, got {img[k]!r}")
+    if img["ps_version"] not in ("v1", "v2"):
+        raise RecipeError(f"{where}: image.ps_version: expected 'v1' or 'v2', got {img['ps_version']!r}")
+    if img["min_tiles"] > img["max_tiles"]:
+        raise RecipeError(f"{where}: image: min_tiles {img['min_tiles']} > max_tiles {img['max_tiles']}")
+    if not isinstance(raw["tokens"]["img_context_token_id"], int):
+        raise RecipeError(f"{where}: tokens.img_context_token_id: expected an integer token id")
+    seg = raw.get("segment_sensor")
+    if seg is not None and seg not in sensors:
+        raise RecipeError(f"{where}: segment_sensor: {seg!r} is not one of the sensors {sensors}")
+    template = raw.get("template", "phi3_chat")
+    if not isinstance(template, str):
+        raise RecipeError(f"{where}: template: expected a template name, got {template!r}")
+    return ModelSpec(sensors=list(sensors), encoder=raw["encoder"], projector=raw["projector"],
+                     language_model=raw["language_model"], fusion=raw["fusion"], decoder=raw["decoder"],
+                     image=img, tokens=raw["tokens"], template=template, segment_sensor=seg,
+                     name=str(raw.get("name", "custom")))
+
+
+def _merge(value: Any, defaults: dict[str, Any], where: str) -> dict[str, Any]:
+    if value is None:
+        return dict(defaults)
+    if not isinstance(value, dict):
+        raise RecipeError(f"{where}: expected a mapping, got {type(value).__name__}")
+    unknown = sorted(set(value) - set(defaults))
+    if unknown:
+        raise RecipeError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(defaults)}")
+    return {**defaults, **value}
+
+
+def build_model(spec: "str | Path | dict | ModelSpec"):
+    """Spec -> :class:`~earthmind_sdk.model.graph.EarthMindModel` with freshly initialised weights."""
+    from .graph import EarthMindModel
+
+    return EarthMindModel(load_spec(spec))
