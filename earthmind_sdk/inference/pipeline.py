@@ -73,9 +73,10 @@ class Pipeline:
             # with inputs_embeds only, generate returns just the new tokens
             new_tokens = self.model.language_model.generate(
                 inputs_embeds=embeds, attention_mask=batch.attention_mask, max_new_tokens=max_new_tokens,
-                do_sample=False, eos_token_id=self.ids["stop"], pad_token_id=self.ids["pad"],
+                do_sample=False, eos_token_id=self.ids["eos"], pad_token_id=self.ids["pad"],
+                stop_strings=list(self.builder.prompts.stop_words), tokenizer=self.tokenizer,
             )
-        answers_ids = [_cut(row.tolist(), self.ids["stop"], self.ids["pad"]) for row in new_tokens]
+        answers_ids = [_cut(row.tolist(), self.ids["eos"], self.ids["pad"]) for row in new_tokens]
         seg_id = self.ids["seg"]
         seg_hidden: list[torch.Tensor | None] = [None] * len(samples)
         with _timed(timings, "seg_states"):
@@ -148,8 +149,9 @@ def _cut(tokens: list[int], stop: int, pad: int) -> list[int]:
 
 
 def _clean(text: str, stop_words: Iterable[str]) -> str:
+    """The answer up to the first stop word (the template's end-of-turn)."""
     for word in stop_words:
-        text = text.replace(word, "")
+        text = text.split(word, 1)[0]
     return text.strip()
 
 

@@ -45,7 +45,7 @@ class Result:
         return {
             "id": self.id,
             "answer": self.answer,
-            "parsed": self.parsed,
+            "parsed": self.parsed.to_json() if hasattr(self.parsed, "to_json") else self.parsed,
             "n_masks": len(self.masks),
             "mask_scores": self.mask_scores,
             "fusion_weights": {k: [float(x) for x in v] for k, v in self.fusion_weights.items()},

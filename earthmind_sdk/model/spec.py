@@ -66,12 +66,21 @@ def bundled_spec_names() -> list[str]:
 
 
 def load_spec(source: "str | Path | dict | ModelSpec") -> ModelSpec:
-    """A bundled spec name, a YAML path, a dict or a ModelSpec -> a validated ModelSpec."""
+    """A bundled spec name, a YAML path, a dict or a ModelSpec -> a validated ModelSpec.
+
+    A spec may start from another with ``base: <bundled name or path>``: its mappings are
+    merged key by key over the base's (lists and scalars replace)."""
     if isinstance(source, ModelSpec):
         return source
+    return validate_spec(*_read_raw(source))
+
+
+def _read_raw(source, depth: int = 0) -> tuple[dict, str]:
     where = "model spec"
+    if depth > 8:
+        raise RecipeError(f"model spec {source!r}: 'base' chain deeper than 8 (a cycle?)")
     if isinstance(source, dict):
-        raw = source
+        raw = dict(source)
     else:
         path = Path(source)
         if not path.is_file() and str(source) in bundled_spec_names():
@@ -86,7 +95,21 @@ def load_spec(source: "str | Path | dict | ModelSpec") -> ModelSpec:
             raise RecipeError(f"{where}: malformed YAML: {exc}") from None
         raw = dict(raw or {})
         raw.setdefault("name", path.stem)
-    return validate_spec(raw, where=where)
+    base = raw.pop("base", None)
+    if base is not None:
+        parent, _ = _read_raw(base, depth + 1)
+        raw = _deep_merge(parent, raw)
+    return raw, where
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def validate_spec(raw: Any, where: str = "model spec") -> ModelSpec:

@@ -1,0 +1,105 @@
+"""Tokenizers with the released EarthMind / Sa2VA token ids.
+
+Released checkpoints ship their tokenizer files; :func:`load_tokenizer` reads them offline.
+For tiny models and tests, :func:`default_tokenizer` rebuilds the real Qwen2.5 byte-level BPE
+from the bundled ``qwen.tiktoken`` and appends the special tokens in the released order, so
+ids match the 4B model's:
+
+* 151643..151664  Qwen2.5's 22 special tokens (``<|endoftext|>``, ``<|im_start|>``, ...)
+* 151665..151673  InternVL2.5: ``<img>``, ``</img>``, ``<IMG_CONTEXT>``, ``<quad>``, ``</quad>``,
+  ``<ref>``, ``</ref>``, ``<box>``, ``</box>``
+* 151674..151678  Sa2VA: ``[SEG]``, ``<p>``, ``</p>``, ``<vp>``, ``</vp>``
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from ..errors import CheckpointError
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "tokenizer"
+QWEN_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN_BASE_VOCAB = 151643
+QWEN_SPECIAL = (
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>",
+    "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+)
+INTERNVL_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>")
+SA2VA_TOKENS = ("[SEG]", "<p>", "</p>", "<vp>", "</vp>")
+RELEASED_IDS = {tok: QWEN_BASE_VOCAB + i for i, tok in enumerate(QWEN_SPECIAL + INTERNVL_TOKENS + SA2VA_TOKENS)}
+
+IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"
+SEG, P_START, P_END, VP_START, VP_END = SA2VA_TOKENS
+
+
+def build_qwen_tokenizer(tiktoken_path: str | Path | None = None):
+    """The Qwen2.5 BPE from a ``qwen.tiktoken`` file plus the released added tokens."""
+    from tokenizers import normalizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    path = Path(tiktoken_path) if tiktoken_path else ASSETS / "qwen.tiktoken"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: tiktoken vocabulary not found")
+    core = TikTokenConverter(vocab_file=str(path), pattern=QWEN_PATTERN).converted()
+    if core.get_vocab_size() != QWEN_BASE_VOCAB:
+        raise CheckpointError(f"{path}: expected the {QWEN_BASE_VOCAB}-rank Qwen vocabulary, "
+                              f"found {core.get_vocab_size()} ranks")
+    core.normalizer = normalizers.NFC()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, clean_up_tokenization_spaces=False)
+    tok.add_tokens(list(QWEN_SPECIAL + INTERNVL_TOKENS + SA2VA_TOKENS), special_tokens=True)
+    tok.eos_token, tok.pad_token = "<|im_end|>", "<|endoftext|>"
+    check_released_ids(tok, where=str(path))
+    return tok
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_default():
+    return build_qwen_tokenizer()
+
+
+def default_tokenizer():
+    """The bundled Qwen2.5 tokenizer with released ids (built once per process, ~2 s)."""
+    return _cached_default()
+
+
+def load_tokenizer(checkpoint_dir: str | Path):
+    """A checkpoint directory's own tokenizer files, offline and without remote code."""
+    from transformers import AutoTokenizer
+
+    path = Path(checkpoint_dir)
+    files = [f for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json") if (path / f).is_file()]
+    if not files:
+        raise CheckpointError(f"{path}: no tokenizer files (tokenizer.json / tokenizer_config.json / vocab.json)")
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - reported with the folder named
+        raise CheckpointError(f"{path}: tokenizer could not be loaded: {type(exc).__name__}: {exc}") from None
+    missing = [t for t in (IMG_START, IMG_END, IMG_CONTEXT, SEG) if tok.convert_tokens_to_ids(t) in (None, tok.unk_token_id)]
+    if missing:
+        raise CheckpointError(f"{path}: tokenizer lacks the added token(s) {missing}")
+    return tok
+
+
+def check_released_ids(tok, where: str = "tokenizer") -> None:
+    wrong = {t: (tok.convert_tokens_to_ids(t), i) for t, i in RELEASED_IDS.items() if tok.convert_tokens_to_ids(t) != i}
+    if wrong:
+        detail = ", ".join(f"{t} is {got} (released: {want})" for t, (got, want) in list(wrong.items())[:5])
+        raise CheckpointError(f"{where}: token ids differ from the released model: {detail}")
+
+
+def special_token_ids(tok) -> dict[str, int]:
+    """Ids the pipeline needs: image context, [SEG], padding and the end-of-text fallback stop."""
+    def one(token: str) -> int:
+        i = tok.convert_tokens_to_ids(token)
+        if i is None or i == tok.unk_token_id:
+            raise CheckpointError(f"tokenizer has no {token!r} token")
+        return int(i)
+
+    pad = tok.pad_token_id if tok.pad_token_id is not None else one("<|endoftext|>")
+    return {"img_context": one(IMG_CONTEXT), "img_start": one(IMG_START), "img_end": one(IMG_END),
+            "seg": one(SEG), "vp_start": one(VP_START), "vp_end": one(VP_END),
+            "pad": int(pad), "eos": int(tok.eos_token_id if tok.eos_token_id is not None else pad)}
