@@ -114,8 +114,10 @@ class SAM2Decoder(nn.Module):
         high = [f.permute(1, 2, 0).reshape(b, -1, *s) for f, s in zip(feats[:-1], sizes[:-1])]
         return {"top": top, "high": high}
 
-    def masks(self, feats: dict[str, Any], index: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
-        """Low-resolution logits (K, h, w) for prompt k on image ``index[k]``."""
+    def masks(self, feats: dict[str, Any], index: torch.Tensor, prompts: torch.Tensor,
+              gate_no_object: bool = True) -> torch.Tensor:
+        """Low-resolution logits (K, h, w) for prompt k on image ``index[k]``. ``gate_no_object=False``
+        keeps the raw logits where SAM2 predicts "no object", so mask losses have gradients there."""
         sam = self.sam2_model
         k = prompts.shape[0]
         top = feats["top"][index]
@@ -130,7 +132,7 @@ class SAM2Decoder(nn.Module):
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense.to(top.dtype),
             multimask_output=multimask, repeat_image=False, high_res_features=high,
         )
-        if sam.pred_obj_scores:
+        if sam.pred_obj_scores and gate_no_object:
             logits = torch.where(obj[:, :, None, None] > 0, logits, torch.full_like(logits, NO_OBJECT_LOGIT))
         logits = logits.float()
         if multimask:
@@ -141,7 +143,7 @@ class SAM2Decoder(nn.Module):
         return logits
 
     def forward(self, images: torch.Tensor, prompts: Sequence[torch.Tensor],
-                sizes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
+                sizes: Sequence[tuple[int, int]], gate_no_object: bool = True) -> list[torch.Tensor]:
         """images (B, 3, S, S) normalised; prompts[b] (K_b, prompt_dim); sizes[b] (H, W) -> [(K_b, H, W)]."""
         if len(prompts) != images.shape[0] or len(sizes) != images.shape[0]:
             raise ValueError(f"sam2 decoder: {images.shape[0]} images but {len(prompts)} prompt sets and "
@@ -155,7 +157,7 @@ class SAM2Decoder(nn.Module):
             return out
         feats = self.encode(images[todo])
         index = torch.cat([torch.full((prompts[b].shape[0],), i, dtype=torch.long) for i, b in enumerate(todo)])
-        low = self.masks(feats, index.to(images.device), torch.cat([prompts[b] for b in todo]))
+        low = self.masks(feats, index.to(images.device), torch.cat([prompts[b] for b in todo]), gate_no_object)
         start = 0
         for b in todo:
             n = prompts[b].shape[0]

@@ -44,6 +44,14 @@ class TrainConfig:
     seed: int = 0
 
 
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy over labelled positions (mean over tokens, as HF computes it)."""
+    shift_logits = logits[:, :-1].float()
+    shift_labels = labels[:, 1:]
+    return torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
+                                             shift_labels.reshape(-1), ignore_index=-100)
+
+
 def lr_factor(step: int, total: int, warmup_ratio: float) -> float:
     """Linear warm-up over ``warmup_ratio`` of the steps, then cosine to zero."""
     warm = max(1, int(total * warmup_ratio))
@@ -95,11 +103,15 @@ class Trainer:
             from ..model.fusion.sap import LastLayerQK
 
             capture = LastLayerQK(model.language_model)
+        # answers sit at the end of the left-padded rows: only the last `keep` positions need
+        # vocabulary logits (151k x L logits would dominate time and memory otherwise)
+        answer_cols = (batch.labels != -100).any(0).nonzero()
+        keep = batch.labels.shape[1] - int(answer_cols[0]) + 1 if len(answer_cols) else 1
         with capture as cap:
             out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                         image_embeds=batch.image_embeds, position_ids=batch.position_ids,
-                        labels=batch.labels, output_hidden_states=True)
-        parts = {"lm": out.loss}
+                        output_hidden_states=True, logits_to_keep=keep)
+        parts = {"lm": causal_lm_loss(out.logits, batch.labels[:, -keep:])}
         if cap is not None:
             parts["sap"] = self._sap(cap, batch, seg_pos, records)
         if seg_pos.any() and getattr(model, "grounding_encoder", None) is not None:
@@ -119,7 +131,7 @@ class Trainer:
                 sizes.append(tuple(rec.masks[0].shape))
                 targets.append(torch.as_tensor(np.stack(rec.masks)))
             dev, dt = self.builder.device, self.builder.dtype
-            logits = model.decode_masks(torch.stack(images).to(dev, dt), prompts, sizes)
+            logits = model.decode_masks(torch.stack(images).to(dev, dt), prompts, sizes, gate_no_object=False)
             ce, dice = [], []
             for lg, tg in zip(logits, targets):
                 c, d = mask_losses(lg, tg.to(dev), num_points=self.cfg.num_points, generator=None)
@@ -191,6 +203,8 @@ class Trainer:
         rng = random.Random(self.cfg.seed + self.rank)
         order: list[int] = []
         history = []
+        if log_path is not None and self.rank == 0:
+            log_path.write_text("")  # one run per log
         t0 = time.perf_counter()
         for step in range(self.cfg.steps):
             if len(order) < self.cfg.batch_size:
