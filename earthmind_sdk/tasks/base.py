@@ -44,7 +44,8 @@ class Task:
 
 def clean(text: str) -> str:
     """The answer without chat-template and placeholder tokens, whitespace collapsed."""
-    return " ".join(_SPECIALS.sub(" ", text or "").split()).strip()
+    collapsed = " ".join(_SPECIALS.sub(" ", text or "").split())
+    return re.sub(r"\s+([.,;:!?])", r"\1", collapsed).strip()
 
 
 def norm(text: str) -> str:

@@ -11,6 +11,7 @@ NUMBER_WORDS = {w: i for i, w in enumerate(
     "sixteen seventeen eighteen nineteen twenty".split())}
 _YES = {"yes", "yeah", "yep", "true", "correct", "exists", "present"}
 _NO = {"no", "nope", "false", "incorrect", "none", "absent"}
+_UNSURE = {"sure", "unsure", "certain", "uncertain", "unclear", "know", "tell", "determine"}
 
 
 def parse_yes_no(text: str) -> Optional[bool]:
@@ -21,6 +22,8 @@ def parse_yes_no(text: str) -> Optional[bool]:
         return True
     if words[0] in _NO or words[:2] == ["there", "is"] and "no" in words[2:3]:
         return False
+    if any(w in _UNSURE for w in words):
+        return None
     has_yes = any(w in _YES for w in words[:6])
     has_no = any(w in _NO or w == "not" for w in words[:6])
     if has_yes != has_no:
