@@ -248,3 +248,19 @@ register_job(Job(
     }),
     doc="train the tiny paired EarthMind on generated scenes, evaluate before/after, save it",
 ))
+
+register_job(Job(
+    "eval",
+    "earthmind_sdk.eval.runner:run_eval_recipe",
+    _top({
+        "data": Field(dict, schema={
+            "dataset": Field(str, default="earthmind_bench", registry="datasets"),
+            "args": Field(dict, default={}, doc="keyword arguments of the dataset (root, annotations, ...)"),
+        }),
+        "batch_size": Field(int, default=8),
+        "max_new_tokens": Field(int, default=64),
+        "ablate": Field((str, type(None)), default=None,
+                        doc="blank this sensor's image (e.g. sar) to measure how much the model uses it"),
+    }),
+    doc="score a model on a benchmark; writes predictions.jsonl and scores.json",
+))

@@ -1,2 +1,19 @@
-"""Built-in components of this package area, registered through the plugin hooks."""
-from earthmind_sdk.hookspecs import hookimpl  # noqa: F401
+"""Built-in metrics and benchmark datasets, registered through the plugin hooks."""
+from earthmind_sdk.hookspecs import hookimpl
+
+
+@hookimpl
+def register_metrics(register):
+    m = "earthmind_sdk.eval.metrics"
+    register("accuracy", f"{m}:accuracy", description="exact match of parsed answers")
+    register("m_avg", f"{m}:m_avg", description="mean of per-task accuracies (EarthMind-Bench)")
+    register("mask_iou", f"{m}:MaskIoU", description="gIoU and cIoU of predicted masks")
+    register("acc_at_iou", f"{m}:acc_at_iou", description="box grounding Acc@0.5")
+    register("bleu4", f"{m}:bleu4", description="corpus BLEU-4 for open-ended answers")
+    register("rouge_l", f"{m}:rouge_l", description="ROUGE-L F for open-ended answers")
+
+
+@hookimpl
+def register_datasets(register):
+    register("earthmind_bench", "earthmind_sdk.eval.bench:EarthMindBench",
+             description="EarthMind-Bench paired SAR + optical questions (JSON + img/test/{rgb,sar})")

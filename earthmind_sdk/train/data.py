@@ -30,6 +30,7 @@ class Record:
     sample: Sample
     answer: str
     masks: list[np.ndarray] = field(default_factory=list)  # (H, W) bool, one per [SEG]
+    meta: dict = field(default_factory=dict)  # e.g. a benchmark's task type, kept for reports
 
 
 class SyntheticScenes:
