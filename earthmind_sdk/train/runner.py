@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import RecipeError
 from ..plugins import registry
 from .trainer import Trainer, TrainConfig
@@ -47,12 +49,13 @@ def run_train_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
 
     _dist_init()
     out = prepare_output(config["output"], source) if _is_main() else Path(config["output"]["dir"])
+    torch.manual_seed(config["seed"])
     m = config["model"]
     model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
     data = registry("datasets").build(config["data"]["dataset"], **config["data"]["args"])
     trainer = Trainer(model, tokenizer, _train_config(config["train"], config["seed"]))
     history = trainer.fit(data, log_path=out / "train_log.jsonl")
-    summary = {"steps": len(history), "first": history[0], "last": history[-1]}
+    summary = {"steps": len(history), "world_size": trainer.world, "first": history[0], "last": history[-1]}
     if _is_main():
         if config["train"].get("lora"):
             model.language_model = model.language_model.merge_and_unload()
@@ -72,6 +75,7 @@ def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, A
     from .data import SyntheticScenes
 
     out = prepare_output(config["output"], source)
+    torch.manual_seed(config["seed"])
     m = config["model"]
     model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
     d = config["data"]

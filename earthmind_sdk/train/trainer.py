@@ -91,7 +91,11 @@ class Trainer:
                                      weight_decay=config.weight_decay)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
-        self.gen = torch.Generator().manual_seed(config.seed + self.rank)
+        if self.world > 1:  # start every replica from rank 0's weights, as DDP does
+            import torch.distributed as dist
+
+            for p in model.parameters():
+                dist.broadcast(p.data, src=0)
 
     # -- one step --------------------------------------------------------------------------
     def losses(self, records: list[Record]) -> dict[str, torch.Tensor]:
@@ -218,4 +222,17 @@ class Trainer:
             if log_path is not None and self.rank == 0 and (step % self.cfg.log_every == 0 or step == self.cfg.steps - 1):
                 with open(log_path, "a") as fh:
                     fh.write(json.dumps(logged) + "\n")
+        if self.world > 1:
+            self.check_replicas()
         return history
+
+    def check_replicas(self) -> None:
+        """Every rank must hold the same weights after training; a divergence is an error."""
+        import torch.distributed as dist
+
+        local = torch.stack([p.detach().double().sum() for p in self.params]).sum().reshape(1)
+        gathered = [torch.zeros_like(local) for _ in range(self.world)]
+        dist.all_gather(gathered, local)
+        values = [float(g) for g in gathered]
+        if max(values) - min(values) > 1e-6 * max(1.0, abs(values[0])):
+            raise RuntimeError(f"replicas diverged after training: parameter sums per rank {values}")
