@@ -8,14 +8,14 @@ from typing import Any
 from .errors import EarthMindError
 
 
-def open_model(model: str | dict, *, checkpoint: str | None = None, dtype: str | Any = "float32",
+def open_model(model: str | dict, *, checkpoint: str | None = None, dtype: str | Any = None,
                device: str = "cpu"):
     """-> (model, tokenizer). ``checkpoint`` wins over ``model`` when both are given."""
     import torch
 
     from .model.spec import build_model, bundled_spec_names, load_spec
 
-    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype  # None: as stored
     if checkpoint is None and isinstance(model, str) and Path(model).is_dir():
         checkpoint = model
     if checkpoint is not None:
@@ -35,5 +35,5 @@ def open_model(model: str | dict, *, checkpoint: str | None = None, dtype: str |
     from .text.tokenizer import default_tokenizer
 
     spec = load_spec(model)
-    net = build_model(spec).to(device=device, dtype=torch_dtype)
+    net = build_model(spec).to(device=device, dtype=torch_dtype or torch.float32)
     return net, default_tokenizer()

@@ -31,11 +31,10 @@ class Pipeline:
     @classmethod
     def from_pretrained(cls, path, *, dtype=None, device="cpu", **kw) -> "Pipeline":
         """Load an HF-format EarthMind / Sa2VA checkpoint directory and its tokenizer."""
-        from ..checkpoint import load
-        from ..text.tokenizer import load_tokenizer
+        from ..loading import open_model
 
-        model, _info = load(path, dtype=dtype, device=device)
-        return cls(model, load_tokenizer(path), **kw)
+        model, tokenizer = open_model(str(path), checkpoint=str(path), dtype=dtype, device=device)
+        return cls(model, tokenizer, **kw)
 
     # -- public API ------------------------------------------------------------------------
     @torch.no_grad()
