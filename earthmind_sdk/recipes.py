@@ -205,6 +205,13 @@ def _choice_message(value: Any, allowed: list[Any]) -> str:
     return f"{value!r} is not allowed{hint}; allowed values: {', '.join(map(str, allowed))}"
 
 
+def _dataset_section(default: str) -> Field:
+    return Field(dict, schema={
+        "dataset": Field(str, default=default, registry="datasets"),
+        "args": Field(dict, default={}, doc="keyword arguments of the dataset (e.g. root, annotations, path)"),
+    })
+
+
 _TRAIN = {
     "steps": Field(int, default=100, doc="optimizer steps"),
     "batch_size": Field(int, default=8, doc="records per step on each process"),
@@ -226,10 +233,7 @@ register_job(Job(
     "train",
     "earthmind_sdk.train.runner:run_train_recipe",
     _top({
-        "data": Field(dict, schema={
-            "dataset": Field(str, default="synthetic_scenes", registry="datasets"),
-            "args": Field(dict, default={}, doc="keyword arguments of the dataset"),
-        }),
+        "data": _dataset_section("synthetic_scenes"),
         "train": Field(dict, schema=_TRAIN),
     }),
     doc="supervised fine-tuning with EarthMind's losses; torchrun for several processes",
@@ -253,10 +257,7 @@ register_job(Job(
     "eval",
     "earthmind_sdk.eval.runner:run_eval_recipe",
     _top({
-        "data": Field(dict, schema={
-            "dataset": Field(str, default="earthmind_bench", registry="datasets"),
-            "args": Field(dict, default={}, doc="keyword arguments of the dataset (root, annotations, ...)"),
-        }),
+        "data": _dataset_section("earthmind_bench"),
         "batch_size": Field(int, default=8),
         "max_new_tokens": Field(int, default=64),
         "ablate": Field((str, type(None)), default=None,

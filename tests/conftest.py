@@ -1,3 +1,4 @@
+"""Shared fixtures: an offline Hugging Face environment for every test, and the tiny model."""
 import pytest
 
 
