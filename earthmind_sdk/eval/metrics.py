@@ -12,6 +12,7 @@ import numpy as np
 
 
 def accuracy(correct: Iterable[bool]) -> float:
+    """Share of True; NaN for no items (an empty task is not a perfect one)."""
     values = [bool(c) for c in correct]
     return float(np.mean(values)) if values else float("nan")
 
