@@ -138,9 +138,15 @@ class BatchBuilder:
         """Question-token embeddings for text-guided fusion (HCA); None where not needed."""
         if not getattr(self.model, "fusion_uses_text", False):
             return [None] * len(samples)
+        from .text.tokens import IMAGE_PLACEHOLDER
+
         emb = self.model.language_model.get_input_embeddings()
-        return [emb(torch.tensor(self.tokenizer(s.prompt, add_special_tokens=False)["input_ids"],
-                                 device=self.device)) for s in samples]
+        out = []
+        for s in samples:
+            question = s.prompt.replace(IMAGE_PLACEHOLDER, "").strip() or s.prompt
+            out.append(emb(torch.tensor(self.tokenizer(question, add_special_tokens=False)["input_ids"],
+                                        device=self.device)))
+        return out
 
     # -- text side -------------------------------------------------------------------------
     def task(self, sample: Sample):

@@ -1,81 +1,110 @@
 """EarthMind-Bench: paired SAR + optical questions from the GRSS DFC2023/DFC2025 scenes.
 
-Annotation files are JSON lists of ``{file_name, question, candidate[], answer, task_type}``;
-images live under ``<root>/img/test/{rgb,sar}/img/<stem>.png``. Multiple-choice tasks are
-scored by exact match of the option letter (M-Avg = mean of per-task accuracies); open-ended
-tasks, which the authors scored with GPT-4, by BLEU-4 and ROUGE-L against the reference
-answer. ``modality`` picks what the model sees: ``fused`` (both), ``rgb`` or ``sar``.
+Annotation files (one per task in the release) are JSON lists of
+``{file_name, question, candidate[], answer, task_type}``; ``file_name`` may end in ``.json``
+or ``.png``, the images being ``<root>/img/test/{rgb,sar}/img/<stem>.png``.
+
+Prompts are the released ones: ``"<image>" + question`` and, for multiple choice,
+``"\\n" + "\\n".join(candidates)`` (candidates verbatim, no added instruction). Multiple-choice
+answers are scored on the parsed option letter (accuracy per task, M-Avg = mean of per-task
+accuracies); the released evaluator compared raw strings, which ``exact_match`` reports too.
+Open-ended tasks (caption, route planning, disaster forecasting, urban assessment), scored by
+GPT-4 in the paper, get BLEU-4, ROUGE-L and CIDEr-D against the reference answer.
+``modality`` picks what the model sees: ``fused`` (both), ``rgb`` or ``sar``.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence, Union
 
 from ..errors import EarthMindError
 from ..inference.sample import Sample
+from ..text.tokens import IMAGE_PLACEHOLDER
 from ..train.data import Record
 
 MCQ_TASKS = {"scene classification", "object existence", "hallucination detection", "object counting",
              "spatial relationship"}
-OPEN_TASKS = {"image caption", "route planning", "disaster forecasting", "urban assessment"}
-LETTERS = "ABCDEFGHIJ"
 
 
-def _task_key(task_type: str) -> str:
+def task_key(task_type: str) -> str:
+    """"Object_Counting" / "object counting" -> "object counting"."""
     return " ".join(str(task_type).replace("_", " ").lower().split())
 
 
 class EarthMindBench:
-    """Records of one annotation file; every malformed entry is reported with file and index."""
+    """Records of one or more annotation files; a malformed entry is reported with file and index."""
 
-    def __init__(self, root: str, annotations: str, modality: str = "fused",
+    def __init__(self, root: str, annotations: Union[str, Sequence[str]] = "test.json", modality: str = "fused",
                  sensors: tuple[str, str] = ("sar", "optical"), limit: int | None = None):
         self.root = Path(root)
-        self.path = Path(annotations) if Path(annotations).is_absolute() else self.root / annotations
         if modality not in ("fused", "rgb", "sar"):
             raise EarthMindError(f"EarthMind-Bench modality {modality!r}: choose fused, rgb or sar")
         self.modality = modality
         self.sar_sensor, self.optical_sensor = sensors
-        if not self.path.is_file():
-            raise EarthMindError(f"{self.path}: EarthMind-Bench annotation file not found")
-        try:
-            entries = json.loads(self.path.read_text())
-        except json.JSONDecodeError as exc:
-            raise EarthMindError(f"{self.path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-        if not isinstance(entries, list):
-            raise EarthMindError(f"{self.path}: expected a JSON list of questions")
-        self.records = [self._record(e, i) for i, e in enumerate(entries[:limit])]
+        files = [annotations] if isinstance(annotations, (str, Path)) else list(annotations)
+        if not files:
+            raise EarthMindError("EarthMind-Bench: no annotation file given")
+        self.records: list[Record] = []
+        for f in files:
+            path = Path(f) if Path(f).is_absolute() else self.root / f
+            self.records += self._read(path)
+            if limit is not None and len(self.records) >= limit:
+                break
+        if limit is not None:
+            self.records = self.records[:limit]
 
-    def _record(self, e: dict, i: int) -> Record:
-        where = f"{self.path} [{i}]"
+    def _read(self, path: Path) -> list[Record]:
+        if not path.is_file():
+            raise EarthMindError(f"{path}: EarthMind-Bench annotation file not found")
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise EarthMindError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        if not isinstance(entries, list):
+            raise EarthMindError(f"{path}: expected a JSON list of questions, found {type(entries).__name__}")
+        return [self._record(e, path, i) for i, e in enumerate(entries)]
+
+    def _record(self, e: dict, path: Path, i: int) -> Record:
+        where = f"{path} [{i}]"
         if not isinstance(e, dict):
-            raise EarthMindError(f"{where}: expected an object")
+            raise EarthMindError(f"{where}: expected an object, found {type(e).__name__}")
         missing = [k for k in ("file_name", "question", "answer", "task_type") if k not in e]
         if missing:
             raise EarthMindError(f"{where}: missing key(s) {missing}")
+        for k in ("file_name", "question", "task_type"):
+            if not isinstance(e[k], str) or not e[k].strip():
+                raise EarthMindError(f"{where}: {k!r} must be a non-empty string, found {e[k]!r}")
+        candidates = e.get("candidate") or []
+        if not isinstance(candidates, list) or not all(isinstance(c, (str, int, float)) for c in candidates):
+            raise EarthMindError(f"{where}: 'candidate' must be a list of strings, found {candidates!r}")
+        candidates = [str(c) for c in candidates]
         stem = Path(e["file_name"]).stem
         images = {}
         for folder, sensor, wanted in (("sar", self.sar_sensor, self.modality in ("fused", "sar")),
                                        ("rgb", self.optical_sensor, self.modality in ("fused", "rgb"))):
             if wanted:
-                path = self.root / "img" / "test" / folder / "img" / f"{stem}.png"
-                if not path.is_file():
-                    raise EarthMindError(f"{where}: image {path} not found")
-                images[sensor] = str(path)
-        key = _task_key(e["task_type"])
-        candidates = list(e.get("candidate") or [])
-        meta = {"task_type": key, "file_name": e["file_name"]}
+                image = self.root / "img" / "test" / folder / "img" / f"{stem}.png"
+                if not image.is_file():
+                    raise EarthMindError(f"{where}: image {image} not found")
+                images[sensor] = str(image)
+        key = task_key(e["task_type"])
+        meta = {"task_type": key, "file_name": e["file_name"], "reference_text": str(e["answer"]),
+                "source": path.name}
+        prompt = IMAGE_PLACEHOLDER + e["question"]
         if key in MCQ_TASKS or candidates:
             if not candidates:
                 raise EarthMindError(f"{where}: multiple-choice task {key!r} without 'candidate' options")
-            answer = _answer_letter(str(e["answer"]), candidates)
+            try:
+                answer = answer_letter(str(e["answer"]), candidates)
+            except ValueError as exc:
+                raise EarthMindError(f"{where}: {exc}") from None
             if answer is None:
                 raise EarthMindError(f"{where}: answer {e['answer']!r} is none of the candidates {candidates}")
-            sample = Sample(images=images, prompt=str(e["question"]), task="multiple_choice",
-                            task_args={"options": candidates}, id=f"{stem}#{i}")
+            sample = Sample(images=images, prompt=prompt, task="multiple_choice", id=f"{stem}#{i}",
+                            task_args={"options": candidates, "letters": False, "instruction": ""})
             return Record(sample, answer, meta=meta)
-        sample = Sample(images=images, prompt=str(e["question"]), task="captioning", id=f"{stem}#{i}")
+        sample = Sample(images=images, prompt=prompt, task="captioning", id=f"{stem}#{i}")
         return Record(sample, str(e["answer"]), meta=meta)
 
     def __iter__(self) -> Iterator[Record]:
@@ -85,11 +114,12 @@ class EarthMindBench:
         return len(self.records)
 
 
-def _answer_letter(answer: str, candidates: list[str]) -> str | None:
-    from ..tasks.closed import split_option
+def answer_letter(answer: str, candidates: list[str]) -> str | None:
+    """The reference answer as an option letter: "B", "(B)", "B.", "B. forest", "forest"."""
+    from ..tasks.answers import option_letters, split_option
 
+    letters = option_letters(candidates)
     a = answer.strip()
-    letters = [split_option(c)[0] or LETTERS[i] for i, c in enumerate(candidates)]
     head = a.rstrip(".").strip("() ").upper()
     if len(head) == 1 and head in letters:
         return head

@@ -1,6 +1,12 @@
 """Judge-free metrics: exact-match accuracy and its per-task mean (M-Avg), mask gIoU / cIoU,
-box Acc@0.5, and reference-based text scores (BLEU-4, ROUGE-L) for open-ended answers, which
-the original scored with a paid GPT-4 judge."""
+box Acc@0.5, and reference-based text scores (BLEU-4, ROUGE-L, CIDEr-D) for open-ended
+answers, which the original scored with a paid GPT-4 judge.
+
+Text scores follow the COCO caption evaluation definitions (corpus BLEU-4 with the closest
+reference length; ROUGE-L F with beta 1.2; CIDEr-D with n = 1..4, sigma 6, clipped tf-idf, x10),
+on lower-cased word tokens (``\\w+``) instead of the PTB tokenizer, so values are close to but
+not identical with pycocoevalcap's. They are reference-overlap scores: use them to compare
+models on the same references, not as a judgement of correctness."""
 from __future__ import annotations
 
 import math
@@ -60,6 +66,8 @@ def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 def acc_at_iou(preds: Sequence[Sequence[float] | None], refs: Sequence[Sequence[float]], thr: float = 0.5) -> float:
     """Share of boxes with IoU >= thr (VRSBench / RSVG grounding Acc@0.5); a missing box is a miss."""
+    if len(preds) != len(refs):
+        raise ValueError(f"acc_at_iou: {len(preds)} predicted boxes but {len(refs)} references")
     return accuracy(p is not None and box_iou(p, r) >= thr for p, r in zip(preds, refs))
 
 
@@ -94,19 +102,100 @@ def bleu4(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> flo
     return bp * math.exp(log_p)
 
 
-def rouge_l(hypothesis: str, reference: str, beta: float = 1.2) -> float:
-    """ROUGE-L F-measure from the longest common subsequence of words."""
-    h, r = _words(hypothesis), _words(reference)
-    if not h or not r:
-        return 0.0
-    prev = [0] * (len(r) + 1)
-    for x in h:
+def _lcs(a: list[str], b: list[str]) -> int:
+    prev = [0] * (len(b) + 1)
+    for x in a:
         cur = [0]
-        for j, y in enumerate(r, 1):
+        for j, y in enumerate(b, 1):
             cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
         prev = cur
-    lcs = prev[-1]
-    if lcs == 0:
+    return prev[-1]
+
+
+def rouge_l(hypothesis: str, reference: str | Sequence[str], beta: float = 1.2) -> float:
+    """ROUGE-L F-measure from the longest common subsequence of words; with several references,
+    precision and recall are each the best over references (as the COCO evaluation does)."""
+    refs = [reference] if isinstance(reference, str) else list(reference)
+    h = _words(hypothesis)
+    rs = [w for w in (_words(r) for r in refs) if w]
+    if not h or not rs:
         return 0.0
-    p, rec = lcs / len(h), lcs / len(r)
+    lcs = [_lcs(h, r) for r in rs]
+    p = max(c / len(h) for c in lcs)
+    rec = max(c / len(r) for c, r in zip(lcs, rs))
+    if p == 0 or rec == 0:
+        return 0.0
     return (1 + beta ** 2) * p * rec / (rec + beta ** 2 * p)
+
+
+def cider_d(hypotheses: Sequence[str], references: Sequence[Sequence[str]], sigma: float = 6.0) -> float:
+    """Corpus CIDEr-D: per sample, the mean over n = 1..4 of the clipped cosine between tf-idf
+    n-gram vectors of the hypothesis and each reference, damped by exp(-(len diff)^2 / 2 sigma^2),
+    averaged over references, x10; document frequencies come from the references of the corpus
+    (so a single-sample corpus scores 0: every n-gram is in every document)."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"cider_d: {len(hypotheses)} hypotheses but {len(references)} reference sets")
+    if not hypotheses:
+        return float("nan")
+    refs_words = [[_words(r) for r in refs] for refs in references]
+    df: Counter = Counter()
+    for refs in refs_words:
+        df.update({g for r in refs for n in range(1, 5) for g in _ngrams(r, n)})
+    log_n = math.log(float(len(hypotheses)))
+
+    def vectors(words: list[str]):
+        vec, norms = [], []
+        for n in range(1, 5):
+            v = {g: c * (log_n - math.log(max(1.0, df[g]))) for g, c in _ngrams(words, n).items()}
+            vec.append(v)
+            norms.append(math.sqrt(sum(x * x for x in v.values())))
+        return vec, norms, len(words)
+
+    scores = []
+    for hyp, refs in zip(hypotheses, refs_words):
+        hv, hn, hl = vectors(_words(hyp))
+        per_ref = []
+        for r in refs:
+            rv, rn, rl = vectors(r)
+            total = 0.0
+            for n in range(4):
+                dot = sum(min(x, rv[n].get(g, 0.0)) * rv[n].get(g, 0.0) for g, x in hv[n].items())
+                if hn[n] and rn[n]:
+                    total += dot / (hn[n] * rn[n]) * math.exp(-((hl - rl) ** 2) / (2 * sigma ** 2))
+            per_ref.append(total / 4)
+        scores.append(10.0 * float(np.mean(per_ref)) if per_ref else 0.0)
+    return float(np.mean(scores))
+
+
+def text_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str] | str]) -> dict[str, float]:
+    """BLEU-4, mean ROUGE-L and CIDEr-D of a corpus (a reference may be one string or several)."""
+    refs = [[r] if isinstance(r, str) else list(r) for r in references]
+    if len(hypotheses) != len(refs):
+        raise ValueError(f"text_scores: {len(hypotheses)} hypotheses but {len(refs)} reference sets")
+    rl = [rouge_l(h, rs) for h, rs in zip(hypotheses, refs)]
+    return {"n": len(hypotheses), "bleu4": bleu4(hypotheses, refs),
+            "rouge_l": float(np.mean(rl)) if rl else float("nan"), "cider": cider_d(hypotheses, refs)}
+
+
+def mask_to_box(mask: np.ndarray | None) -> tuple[int, int, int, int] | None:
+    """The (x0, y0, x1, y1) box around a mask's pixels, x1/y1 exclusive; None for an empty mask.
+    How a [SEG] answer is scored on box-grounding benchmarks (Acc@0.5)."""
+    if mask is None:
+        return None
+    m = np.asarray(mask, bool)
+    if m.ndim != 2:
+        raise ValueError(f"mask_to_box: expected an (H, W) mask, got shape {m.shape}")
+    ys, xs = np.nonzero(m)
+    if not len(xs):
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def per_task_accuracy(task_of: Sequence[str], correct: Sequence[bool]) -> dict[str, float]:
+    """Accuracy per task name, for :func:`m_avg`."""
+    if len(task_of) != len(correct):
+        raise ValueError(f"per_task_accuracy: {len(task_of)} task names but {len(correct)} results")
+    groups: dict[str, list[bool]] = {}
+    for t, c in zip(task_of, correct):
+        groups.setdefault(t, []).append(bool(c))
+    return {t: accuracy(v) for t, v in sorted(groups.items())}

@@ -11,9 +11,15 @@ def register_metrics(register):
     register("acc_at_iou", f"{m}:acc_at_iou", description="box grounding Acc@0.5")
     register("bleu4", f"{m}:bleu4", description="corpus BLEU-4 for open-ended answers")
     register("rouge_l", f"{m}:rouge_l", description="ROUGE-L F for open-ended answers")
+    register("cider", f"{m}:cider_d", description="corpus CIDEr-D for open-ended answers")
+    register("text_scores", f"{m}:text_scores", description="BLEU-4, ROUGE-L and CIDEr-D together")
 
 
 @hookimpl
 def register_datasets(register):
     register("earthmind_bench", "earthmind_sdk.eval.bench:EarthMindBench",
              description="EarthMind-Bench paired SAR + optical questions (JSON + img/test/{rgb,sar})")
+    register("vqa_file", "earthmind_sdk.eval.datasets:VQAFile",
+             description="VQA question files (VRSBench, GeoChat-Bench / RSVQA-HR), answers inline or separate")
+    register("classification_folder", "earthmind_sdk.eval.datasets:ClassificationFolder",
+             description="scene classification folders <root>/<class>/<image> (AID, UCM, NWPU)")

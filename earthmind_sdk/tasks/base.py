@@ -1,17 +1,20 @@
 """Tasks: how a question is put to the model and how its answer is read back.
 
+A task has a registry ``name``, the ``metrics`` that score it (registry names of
+:mod:`earthmind_sdk.eval.plugin`), ``build_prompt(question, **fields)`` and
+``parse(text, **fields)``. ``fields`` are the sample's ``task_args`` (labels, options, ...).
+
 Every parser returns a :class:`Parsed`: ``value`` is the answer in the task's terms (an
 option letter, a label, an int, a bool, text, a count of masks) or None when the text does
-not contain one; ``raw`` keeps the model's words. A parser never guesses: an answer naming two
-options, or none, is unparsed rather than wrong.
+not hold one; ``raw`` keeps the model's words. A parser never guesses: an answer naming two
+options, or none, or one that is not offered, is unparsed rather than wrong.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
-_SPECIALS = re.compile(r"<\|[a-z_]+\|>|</?(?:img|p|vp|ref|box|quad)>|<IMG_CONTEXT>")
+from .answers import clean, norm  # noqa: F401 - re-exported for task plugins
 
 
 @dataclass
@@ -29,42 +32,33 @@ class Parsed:
 
 
 class Task:
-    """Base class; subclasses set ``name``, ``metric`` and override the two methods."""
+    """Base class; subclasses set ``name``, ``kind``, ``metrics`` and override the two methods."""
 
     name: ClassVar[str] = "task"
-    metric: ClassVar[str] = "accuracy"
     kind: ClassVar[str] = "text"
+    metrics: ClassVar[tuple[str, ...]] = ("accuracy",)
 
-    def build_prompt(self, question: str, **fields: Any) -> str:
-        return question.strip()
+    @property
+    def metric(self) -> str:
+        """The headline metric (first of ``metrics``)."""
+        return self.metrics[0]
+
+    def build_prompt(self, question: str = "", **fields: Any) -> str:
+        return (question or "").strip()
 
     def parse(self, text: str, **fields: Any) -> Parsed:
-        return Parsed(clean(text) or None, text, self.kind)
+        return Parsed(clean(text) or None, text or "", self.kind)
 
+    def unparsed(self, text: str | None) -> Parsed:
+        return Parsed(None, text or "", self.kind)
 
-def clean(text: str) -> str:
-    """The answer without chat-template and placeholder tokens, whitespace collapsed."""
-    collapsed = " ".join(_SPECIALS.sub(" ", text or "").split())
-    return re.sub(r"\s+([.,;:!?])", r"\1", collapsed).strip()
-
-
-def norm(text: str) -> str:
-    """Lower case, underscores/hyphens as spaces, punctuation dropped, articles removed."""
-    t = clean(text).lower().replace("_", " ").replace("-", " ")
-    t = re.sub(r"[^\w\s]", " ", t)
-    words = [w for w in t.split() if w not in ("a", "an", "the")]
-    return " ".join(words)
+    def __repr__(self) -> str:
+        return f"<task {self.name} ({self.kind}; {', '.join(self.metrics)})>"
 
 
 def require(fields: dict[str, Any], key: str, task: str) -> Any:
-    if key not in fields or not fields[key]:
-        raise ValueError(f"task {task!r} needs {key!r} (e.g. task_args: {{{key}: [...]}})")
+    """A field the task cannot work without, with an error that says where to give it."""
+    if key not in fields or fields[key] is None or (hasattr(fields[key], "__len__") and len(fields[key]) == 0):
+        raise ValueError(f"task {task!r} needs {key!r} (give it in the sample's task_args, e.g. "
+                         f"task_args: {{{key}: [...]}})")
     return fields[key]
-
-
-def first_match(text: str, patterns: list[str]) -> Optional[re.Match]:
-    for p in patterns:
-        m = re.search(p, text, flags=re.IGNORECASE)
-        if m:
-            return m
-    return None

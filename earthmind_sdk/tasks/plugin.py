@@ -1,16 +1,17 @@
-"""Built-in tasks, registered through the plugin hooks."""
+"""Built-in tasks, registered through the plugin hooks (lazy targets: listing imports nothing)."""
 from earthmind_sdk.hookspecs import hookimpl
 
 _TASKS = {
-    "vqa": ("closed:VQA", "open VQA; yes/no and numbers recognised"),
-    "yes_no": ("closed:YesNo", "object existence, hallucination detection"),
-    "counting": ("closed:Counting", "object counting; digits or number words"),
-    "multiple_choice": ("closed:MultipleChoice", "options A, B, ... (EarthMind-Bench MCQ)"),
-    "scene_classification": ("closed:SceneClassification", "one label from a given list"),
-    "captioning": ("open_ended:Captioning", "image description"),
-    "region_captioning": ("open_ended:RegionCaptioning", "description of <vp> regions"),
-    "referring_segmentation": ("open_ended:ReferringSegmentation", "masks from [SEG]"),
-    "grounded_conversation": ("open_ended:GroundedConversation", "<p>phrase</p> [SEG] answers"),
+    "vqa": ("vqa:VQA", "open VQA; yes/no and numbers recognised, other text normalised"),
+    "yes_no": ("vqa:YesNo", "object existence, hallucination detection: True/False"),
+    "counting": ("vqa:Counting", "object counting; digits or number words -> int"),
+    "multiple_choice": ("choice:MultipleChoice", "options A, B, ... (EarthMind-Bench MCQ) -> letter"),
+    "scene_classification": ("classification:SceneClassification", "one label from task_args.labels"),
+    "captioning": ("captioning:Captioning", "image description"),
+    "region_captioning": ("captioning:RegionCaptioning", "description of <vp> regions"),
+    "referring_segmentation": ("segmentation:ReferringSegmentation", "masks from [SEG]"),
+    "grounded_conversation": ("segmentation:GroundedConversation", "<p>phrase</p> [SEG] answers"),
+    "visual_grounding": ("grounding:VisualGrounding", "boxes in the answer text -> Acc@0.5"),
 }
 
 

@@ -1,14 +1,11 @@
 """Tokenizers with the released EarthMind / Sa2VA token ids.
 
-Released checkpoints ship their tokenizer files; :func:`load_tokenizer` reads them offline.
-For tiny models and tests, :func:`default_tokenizer` rebuilds the real Qwen2.5 byte-level BPE
-from the bundled ``qwen.tiktoken`` and appends the special tokens in the released order, so
-ids match the 4B model's:
-
-* 151643..151664  Qwen2.5's 22 special tokens (``<|endoftext|>``, ``<|im_start|>``, ...)
-* 151665..151673  InternVL2.5: ``<img>``, ``</img>``, ``<IMG_CONTEXT>``, ``<quad>``, ``</quad>``,
-  ``<ref>``, ``</ref>``, ``<box>``, ``</box>``
-* 151674..151678  Sa2VA: ``[SEG]``, ``<p>``, ``</p>``, ``<vp>``, ``</vp>``
+Released checkpoints ship their tokenizer files; :func:`load_tokenizer` reads them offline,
+without remote code. For tiny models and tests, :func:`build_qwen_tokenizer` rebuilds the real
+Qwen2.5 byte-level BPE from a ``qwen.tiktoken`` file (the bundled copy by default) and appends
+the added tokens in the released order, so ids match the 4B model's (see
+:mod:`earthmind_sdk.text.tokens` for every id and where it comes from):
+``<img>`` 151665, ``</img>`` 151666, ``<IMG_CONTEXT>`` 151667, ``[SEG]`` 151674, ``<vp>`` 151677.
 """
 from __future__ import annotations
 
@@ -16,28 +13,18 @@ import functools
 from pathlib import Path
 
 from ..errors import CheckpointError
+from .tokens import (ADDED_TOKENS, IMG_CONTEXT, IMG_END, IMG_START, P_END, P_START, QWEN_BASE_VOCAB,  # noqa: F401
+                     QWEN_NOT_SPECIAL, RELEASED_IDS, SEG, SPECIAL_TOKENS, TOKENIZER_SIZE, VP_END, VP_START)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "tokenizer"
+#: Qwen2's pre-tokenizer split (the ``Split`` regex of its tokenizer.json).
 QWEN_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                 r"|\s*[\r\n]+|\s+(?!\S)|\s+")
-QWEN_BASE_VOCAB = 151643
-QWEN_SPECIAL = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
-    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
-    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>",
-    "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
-)
-INTERNVL_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>")
-SA2VA_TOKENS = ("[SEG]", "<p>", "</p>", "<vp>", "</vp>")
-RELEASED_IDS = {tok: QWEN_BASE_VOCAB + i for i, tok in enumerate(QWEN_SPECIAL + INTERNVL_TOKENS + SA2VA_TOKENS)}
-
-IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"
-SEG, P_START, P_END, VP_START, VP_END = SA2VA_TOKENS
 
 
 def build_qwen_tokenizer(tiktoken_path: str | Path | None = None):
     """The Qwen2.5 BPE from a ``qwen.tiktoken`` file plus the released added tokens."""
-    from tokenizers import normalizers
+    from tokenizers import AddedToken, normalizers
     from transformers import PreTrainedTokenizerFast
     from transformers.convert_slow_tokenizer import TikTokenConverter
 
@@ -50,7 +37,9 @@ def build_qwen_tokenizer(tiktoken_path: str | Path | None = None):
                               f"found {core.get_vocab_size()} ranks")
     core.normalizer = normalizers.NFC()
     tok = PreTrainedTokenizerFast(tokenizer_object=core, clean_up_tokenization_spaces=False)
-    tok.add_tokens(list(QWEN_SPECIAL + INTERNVL_TOKENS + SA2VA_TOKENS), special_tokens=True)
+    for token in ADDED_TOKENS:  # one by one: ids follow the released order whatever the flags
+        special = token not in QWEN_NOT_SPECIAL
+        tok.add_tokens([AddedToken(token, special=special, normalized=False)], special_tokens=special)
     tok.eos_token, tok.pad_token = "<|im_end|>", "<|endoftext|>"
     check_released_ids(tok, where=str(path))
     return tok
@@ -77,10 +66,17 @@ def load_tokenizer(checkpoint_dir: str | Path):
     try:
         tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False, local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - reported with the folder named
-        raise CheckpointError(f"{path}: tokenizer could not be loaded: {type(exc).__name__}: {exc}") from None
-    missing = [t for t in (IMG_START, IMG_END, IMG_CONTEXT, SEG) if tok.convert_tokens_to_ids(t) in (None, tok.unk_token_id)]
+        hint = ""
+        cfg = path / "tokenizer_config.json"
+        if cfg.is_file() and "auto_map" in cfg.read_text(errors="replace"):
+            hint = (" (its tokenizer_config.json names remote code in 'auto_map', which is not run; "
+                    "a tokenizer.json beside it is enough)")
+        raise CheckpointError(f"{path}: tokenizer could not be loaded{hint}: {type(exc).__name__}: {exc}") from None
+    added = tok.get_added_vocab()
+    missing = [t for t in (IMG_START, IMG_END, IMG_CONTEXT, SEG, P_START, P_END, VP_START, VP_END) if t not in added]
     if missing:
-        raise CheckpointError(f"{path}: tokenizer lacks the added token(s) {missing}")
+        raise CheckpointError(f"{path}: tokenizer lacks the added token(s) {missing} (they would be split into "
+                              f"ordinary BPE pieces); an EarthMind / Sa2VA tokenizer has them")
     return tok
 
 

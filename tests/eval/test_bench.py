@@ -19,7 +19,7 @@ ENTRIES = [
      "answer": "no", "task_type": "object_existence"},
     {"file_name": "scene_002.png", "question": "How many ships?", "candidate": ["A. 1", "B. 2", "C. 3"],
      "answer": "C. 3", "task_type": "object counting"},
-    {"file_name": "scene_002.png", "question": "Describe the scene.", "candidate": [],
+    {"file_name": "scene_002.json", "question": "Describe the scene.", "candidate": [],
      "answer": "A harbor with three ships.", "task_type": "image_caption"},
 ]
 
@@ -41,6 +41,8 @@ def test_reader_maps_answers_and_images(bench):
     recs = list(ds)
     assert [r.answer for r in recs] == ["B", "B", "C", "A harbor with three ships."]
     assert recs[0].sample.task == "multiple_choice" and recs[3].sample.task == "captioning"
+    assert recs[3].sample.images["optical"].endswith("img/test/rgb/img/scene_002.png")  # .json name -> .png
+    assert recs[1].meta["reference_text"] == "no"
     assert set(recs[0].sample.images) == {"sar", "optical"}
     assert recs[0].sample.images["sar"].endswith("img/test/sar/img/scene_001.png")
     assert recs[2].meta["task_type"] == "object counting"
@@ -48,15 +50,56 @@ def test_reader_maps_answers_and_images(bench):
     assert set(next(iter(rgb_only)).sample.images) == {"optical"}
 
 
+def test_prompts_are_the_released_ones(bench):
+    """"<image>" + question + "\n" + candidates joined by "\n" (verbatim), then the phi3 turn."""
+    from earthmind_sdk.tasks import get_task
+    from earthmind_sdk.text import build_prompt
+
+    recs = list(EarthMindBench(str(bench), "bench.json"))
+    s = recs[1].sample
+    question = get_task(s.task).build_prompt(s.prompt, **s.task_args)
+    assert question == "<image>Is there a bridge?\nyes\nno"
+    assert build_prompt(question, 1) == ("<|user|>\n<img><IMG_CONTEXT></img>Is there a bridge?\nyes\nno<|end|>\n"
+                                         "<|assistant|>\n")
+    s = recs[3].sample
+    assert get_task(s.task).build_prompt(s.prompt, **s.task_args) == "<image>Describe the scene."
+    # the answers a model gives are read back against the verbatim candidates
+    assert get_task("multiple_choice").parse("No, there is none.", **recs[1].sample.task_args).value == "B"
+
+
+def test_several_annotation_files_and_limit(bench):
+    (bench / "second.json").write_text(json.dumps(ENTRIES[:2]))
+    ds = EarthMindBench(str(bench), ["bench.json", str(bench / "second.json")])
+    assert len(ds) == 6 and [r.meta["source"] for r in ds][-2:] == ["second.json", "second.json"]
+    assert len(EarthMindBench(str(bench), ["bench.json", "second.json"], limit=5)) == 5
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "not valid JSON"), ('{"a": 1}', "expected a JSON list of questions, found dict"),
+    ("[1]", r"\[0\]: expected an object, found int"),
+])
+def test_malformed_files_are_named(bench, text, message):
+    (bench / "bad.json").write_text(text)
+    with pytest.raises(EarthMindError, match="bad.json.*" + message):
+        EarthMindBench(str(bench), "bad.json")
+    with pytest.raises(EarthMindError, match="nope.json: EarthMind-Bench annotation file not found"):
+        EarthMindBench(str(bench), "nope.json")
+    with pytest.raises(EarthMindError, match="modality 'ir'"):
+        EarthMindBench(str(bench), "bench.json", modality="ir")
+
+
 @pytest.mark.parametrize("entry, message", [
-    ({"question": "q", "answer": "A", "task_type": "object counting"}, r"\[0\]: missing key\(s\) \['file_name'\]"),
+    ({**ENTRIES[0], "candidate": "A. water"}, "'candidate' must be a list"),
+    ({**ENTRIES[0], "question": None}, "'question' must be a non-empty string"),
+    ({**ENTRIES[0], "candidate": ["A. x", "A. y"]}, r"options \[.A. x., .A. y.\] repeat a letter"),
+    ({"question": "q", "answer": "A", "task_type": "object counting"}, r"missing key\(s\) \['file_name'\]"),
     ({**ENTRIES[0], "answer": "E"}, "answer 'E' is none of the candidates"),
-    ({**ENTRIES[0], "file_name": "nope.png"}, "nope.png not found"),
-    ({**ENTRIES[0], "candidate": []}, "without 'candidate'"),
+    ({**ENTRIES[0], "file_name": "nope.png"}, "image .*img/test/sar/img/nope.png not found"),
+    ({**ENTRIES[0], "candidate": []}, "multiple-choice task 'scene classification' without 'candidate'"),
 ])
 def test_malformed_entries_are_named(bench, entry, message):
     (bench / "bad.json").write_text(json.dumps([entry]))
-    with pytest.raises(EarthMindError, match=message):
+    with pytest.raises(EarthMindError, match=r"bad.json \[0\]: " + message):
         EarthMindBench(str(bench), "bad.json")
 
 
@@ -76,6 +119,8 @@ def test_eval_job_writes_predictions_and_scores(bench, tmp_path):
     assert set(scores["accuracy"]) == {"scene classification", "object existence", "object counting"}
     assert scores["m_avg"] == pytest.approx(np.mean(list(scores["accuracy"].values())), abs=1e-4)
     assert set(scores["open_ended"]) == {"image caption"}
+    assert set(scores["open_ended"]["image caption"]) == {"n", "bleu4", "rouge_l", "cider"}
+    assert set(scores["unparsed"]) == set(scores["accuracy"]) and set(scores["exact_match"]) == set(scores["accuracy"])
     assert {r["group"] for r in rows} >= {"image caption", "object counting"}
     for r in rows:
         if "correct" in r:  # closed questions: the score is exactly what was parsed
