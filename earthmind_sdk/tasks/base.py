@@ -12,7 +12,7 @@ options, or none, or one that is not offered, is unparsed rather than wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 from .answers import clean, norm  # noqa: F401 - re-exported for task plugins
 
@@ -43,7 +43,13 @@ class Task:
         """The headline metric (first of ``metrics``)."""
         return self.metrics[0]
 
+    #: tasks about one referred object set this; ``expression=`` then fills it
+    expression_template: ClassVar[Optional[str]] = None
+
     def build_prompt(self, question: str = "", **fields: Any) -> str:
+        expr = fields.get("expression")
+        if expr and self.expression_template:
+            return self.expression_template.format(expression=str(expr).strip().rstrip("."))
         return (question or "").strip()
 
     def parse(self, text: str, **fields: Any) -> Parsed:

@@ -52,11 +52,7 @@ class VisualGrounding(Task):
     kind = "boxes"
     metrics = ("acc_at_iou",)
 
-    def build_prompt(self, question: str = "", **fields: Any) -> str:
-        expr = fields.get("expression")
-        if expr:
-            return f"Please provide the bounding box coordinate of the region this sentence describes: {expr}"
-        return (question or "").strip()
+    expression_template = "Please provide the bounding box coordinate of the region this sentence describes: {expression}"
 
     def parse(self, text: str, **fields: Any) -> Parsed:
         return Parsed(parse_boxes(text, fields.get("width"), fields.get("height")), text or "", self.kind)

@@ -19,11 +19,7 @@ class ReferringSegmentation(Task):
     kind = "masks"
     metrics = ("mask_iou",)
 
-    def build_prompt(self, question: str = "", **fields: Any) -> str:
-        expr = fields.get("expression")
-        if expr:
-            return f"Please segment {str(expr).strip().rstrip('.')}."
-        return (question or "").strip()
+    expression_template = "Please segment {expression}."
 
     def parse(self, text: str, **fields: Any) -> Parsed:
         n = (text or "").count(SEG)
