@@ -123,3 +123,18 @@ def test_bad_samples_are_named(tiny, tiny_paired):
     with pytest.raises(AlignmentError):
         paired(Sample(images={"sar": np.ones((1, 30, 30), "float32"),
                               "optical": np.zeros((3, 40, 40), "float32")}, prompt="?"))
+
+
+def test_region_prompts_from_mask_and_box(tiny):
+    pipe = Pipeline(*tiny)
+    mask = np.zeros((56, 56), bool)
+    mask[:28, :28] = True
+    s = Sample(images={"optical": frames(7)}, prompt="What is in region1 and region2?",
+               task="region_captioning", regions=[mask, (28, 28, 56, 56)])
+    batch = pipe.builder.build([s])
+    text = batch.texts[0]
+    assert "There are 2 part regions in the picture: region1<vp>" in text and "region2<vp>" in text
+    n_ctx = int((batch.input_ids[0] == pipe.ids["img_context"]).sum())
+    assert n_ctx == batch.image_embeds[0].shape[0] > pipe.model.tokens_per_tile  # image + region tokens
+    logits, _ = pipe.logits([s])
+    assert torch.isfinite(logits).all()
