@@ -18,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..contracts import SensorImage
+from ..contracts import Raster
 from ..errors import EarthMindError
 from ..inference.sample import Sample
 
@@ -34,7 +34,10 @@ class Record:
 
 
 class SyntheticScenes:
-    """Generated co-registered optical + SAR scenes (see :mod:`earthmind_sdk.train.synthetic`)."""
+    """Generated co-registered optical + SAR scenes (see :mod:`earthmind_sdk.train.synthetic`).
+
+    Scenes are handed over as georeferenced rasters (SAR as linear power), so the model's own
+    sensors prepare them exactly as they prepare files at inference time."""
 
     def __init__(self, n_scenes: int = 256, size: int = 56, seed: int = 0, sensors=("sar", "optical")):
         from .synthetic import make_scenes
@@ -43,17 +46,9 @@ class SyntheticScenes:
         self.sensors = tuple(sensors)
 
     def __iter__(self) -> Iterator[Record]:
-        import torch
-
         for i, scene in enumerate(self.scenes):
-            images = {}
-            for s in self.sensors:
-                if s == "optical":
-                    images[s] = SensorImage(torch.from_numpy(scene.optical)[None], sensor=s)
-                else:  # a dB-scaled grey composite, as the authors fed SAR
-                    db = 10 * np.log10(np.maximum(scene.sar[0], 1e-6))
-                    grey = np.clip((db + 25.0) / 30.0, 0, 1).astype(np.float32)
-                    images[s] = SensorImage(torch.from_numpy(np.repeat(grey[None], 3, 0))[None], sensor=s)
+            rasters = scene_rasters(scene, i)
+            images = {s: rasters["sar" if s != "optical" else "optical"] for s in self.sensors}
             for j, qa in enumerate(scene.qa):
                 masks = [qa["mask"]] if "mask" in qa else []
                 yield Record(Sample(images=images, prompt=qa["question"], task=qa["task"],
@@ -62,6 +57,15 @@ class SyntheticScenes:
 
     def __len__(self) -> int:
         return sum(len(s.qa) for s in self.scenes)
+
+
+def scene_rasters(scene, index: int) -> dict[str, Raster]:
+    """A scene as two rasters on one (made-up) 10 m UTM grid: optical reflectance, SAR power."""
+    size = scene.optical.shape[-1]
+    transform = (10.0, 0.0, 500000.0 + index * size * 10.0, 0.0, -10.0, 5000000.0)
+    common = dict(crs="EPSG:32633", transform=transform, meta={"synthetic": True})
+    return {"optical": Raster(scene.optical, ("red", "green", "blue"), **common),
+            "sar": Raster(scene.sar, ("VV",), **common)}
 
 
 class JsonlRecords:

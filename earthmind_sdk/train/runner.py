@@ -88,6 +88,7 @@ def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, A
     history = trainer.fit(train, log_path=out / "train_log.jsonl")
     after = evaluate_records(Pipeline(model, tokenizer), held_out, batch_size=16)
     save(model, out / "checkpoint", tokenizer=tokenizer)
+    examples = _write_examples(out / "examples", d["size"], config["seed"] + 10_000)
     summary = {
         "train": {"steps": len(history), "seconds": history[-1]["elapsed_s"],
                   "loss_first": {k: v for k, v in history[0].items() if k in ("lm", "mask", "dice")},
@@ -95,6 +96,23 @@ def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, A
         "eval_before_training": before,
         "eval_after_training": after,
         "checkpoint": str(out / "checkpoint"),
+        "examples": examples,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _write_examples(folder: Path, size: int, seed: int) -> list[dict[str, str]]:
+    """Two held-out scenes as GeoTIFFs, to try ``earthmind infer`` on the trained checkpoint."""
+    from ..io import write_raster
+    from .data import scene_rasters
+    from .synthetic import make_scenes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, scene in enumerate(make_scenes(2, seed=seed, size=size)):
+        pair = {}
+        for sensor, raster in scene_rasters(scene, i).items():
+            pair[sensor] = str(write_raster(folder / f"scene{i}_{sensor}.tif", raster))
+        written.append(pair)
+    return written

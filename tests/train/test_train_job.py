@@ -50,3 +50,26 @@ def test_train_job_under_torchrun_two_cpu_processes(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 3
     assert (out / "checkpoint" / "config.json").is_file()
+
+
+def test_quickstart_job_end_to_end_small(tmp_path):
+    """The main job at a toy budget: evaluates before/after, saves a loadable checkpoint and
+    georeferenced example scenes that `earthmind infer` answers about."""
+    out = tmp_path / "qs"
+    recipe = load_recipe("recipes/quickstart.yaml", [f"output.dir={out}", "train.steps=2", "train.batch_size=4",
+                                                     "data.train_scenes=3", "data.eval_scenes=2"])
+    summary = recipe.run()
+    assert summary["train"]["steps"] == 2
+    for key in ("eval_before_training", "eval_after_training"):
+        report = summary[key]
+        assert report["n"] > 0 and "accuracy" in report and "segmentation" in report
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["checkpoint"] == str(out / "checkpoint")
+    example = saved["examples"][0]
+    res = subprocess.run([str(EARTHMIND), "infer", "--model", str(out / "checkpoint"), "--image", example["optical"],
+                          "--sar", example["sar"], "--json", "--max-new-tokens", "3", "--out", str(tmp_path / "m"),
+                          "Is there a water body in this scene?"],
+                         capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert res.returncode == 0, res.stderr
+    payload = json.loads(res.stdout)
+    assert set(payload["fusion_weights"]) == {"sar", "optical"}
