@@ -24,7 +24,7 @@ def infer_command(args) -> int:
         images[_sensor_for(pipe, "sar")] = args.sar
     if args.ms:
         images[_sensor_for(pipe, "multispectral")] = args.ms
-    sample = Sample(images=images, prompt=args.question, task=args.task)
+    sample = Sample(images=images, prompt=args.question, task=args.task or guess_task(args.question))
     result = pipe(sample, max_new_tokens=args.max_new_tokens)
     written = write_masks(result, Path(args.out), stem="mask")
     if args.json:
@@ -37,6 +37,17 @@ def infer_command(args) -> int:
         for p in written:
             print(f"mask: {p['mask']}  overlay: {p['overlay']}")
     return 0
+
+
+def guess_task(question: str) -> str:
+    """The task for a free-form CLI question: segmentation and description requests are
+    recognised by their verbs; anything else is VQA (yes/no and numbers are still parsed)."""
+    q = question.lower()
+    if "segment" in q or "[seg]" in q:
+        return "referring_segmentation"
+    if any(w in q for w in ("describe", "caption", "description")):
+        return "captioning"
+    return "vqa"
 
 
 def _sensor_for(pipe, family: str) -> str:

@@ -50,7 +50,7 @@ def test_infer_cli_writes_georeferenced_masks(seg_checkpoint, tmp_path):
               "--task", "referring_segmentation", "Please segment the lake.")
     assert res.returncode == 0, res.stderr
     payload = json.loads(res.stdout)
-    assert payload["answer"] == "Sure, [SEG]."
+    assert payload["answer"] == "Sure, [SEG]." and payload["parsed"]["value"] == 1
     assert len(payload["masks"]) == 1 and payload["masks"][0].endswith(".tif")
     with rasterio.open(OPTICAL) as src, rasterio.open(payload["masks"][0]) as m:
         assert m.crs == src.crs and m.transform == src.transform
@@ -66,7 +66,9 @@ def test_infer_cli_png_input_gives_png_mask(seg_checkpoint, tmp_path):
     res = run("infer", "--model", str(seg_checkpoint), "--image", str(OPTICAL.with_suffix(".png")),
               "--out", str(tmp_path), "--json", "Please segment the lake.")
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["masks"][0].endswith(".png")
+    payload = json.loads(res.stdout)
+    assert payload["masks"][0].endswith(".png")
+    assert payload["parsed"]["kind"] == "masks"  # task guessed from "segment" in the question
 
 
 def test_infer_cli_errors(seg_checkpoint, tmp_path):
