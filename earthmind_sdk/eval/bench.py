@@ -55,12 +55,7 @@ class EarthMindBench:
             self.records = self.records[:limit]
 
     def _read(self, path: Path) -> list[Record]:
-        if not path.is_file():
-            raise EarthMindError(f"{path}: EarthMind-Bench annotation file not found")
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise EarthMindError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        entries = read_json(path, "EarthMind-Bench annotation file")
         if not isinstance(entries, list):
             raise EarthMindError(f"{path}: expected a JSON list of questions, found {type(entries).__name__}")
         return [self._record(e, path, i) for i, e in enumerate(entries)]
@@ -127,3 +122,13 @@ def answer_letter(answer: str, candidates: list[str]) -> str | None:
         if a.lower() in (c.strip().lower(), split_option(c)[1].lower()):
             return letter
     return None
+
+
+def read_json(path: Path, what: str):
+    """A JSON file's content; a missing or malformed file is an error naming it (and the line)."""
+    if not path.is_file():
+        raise EarthMindError(f"{path}: {what} not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise EarthMindError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None

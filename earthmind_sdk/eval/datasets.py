@@ -22,6 +22,7 @@ from ..errors import EarthMindError
 from ..inference.sample import Sample
 from ..text.tokens import IMAGE_PLACEHOLDER
 from ..train.data import Record
+from .bench import read_json
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 VQA_SUFFIX = "Answer the question using a single word or phrase."
@@ -78,12 +79,7 @@ class VQAFile:
 
     @staticmethod
     def _answers(path: Path) -> dict[str, str]:
-        if not path.is_file():
-            raise EarthMindError(f"{path}: answers file not found")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise EarthMindError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        data = read_json(path, "answers file")
         rows = data.get("answers") if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise EarthMindError(f"{path}: expected {{'answers': [...]}} or a list of answers")
