@@ -30,3 +30,12 @@ class RasterError(EarthMindError, ValueError):
 
 class AlignmentError(RasterError):
     """Two rasters of a pair that cannot be put on one grid."""
+
+
+def name_list(names, limit: int = 10) -> str:
+    """``"a, b, c"``, or the first ``limit`` names then ``"… and N more"``: error lines stay one
+    readable line when a raster has 128 bands or a registry holds hundreds of names."""
+    names = [str(n) for n in names]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} … and {len(names) - limit} more"

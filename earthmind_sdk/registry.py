@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from .errors import DuplicateComponentError, UnknownComponentError
+from .errors import DuplicateComponentError, UnknownComponentError, name_list
 
 #: Every component kind, in the order ``earthmind plugins`` shows them; each has a hook
 #: ``register_<kind>`` in :mod:`earthmind_sdk.hookspecs`.
@@ -102,5 +102,5 @@ class Registry:
         msg = f"unknown {self.kind[:-1]} {name!r}"
         if close:
             msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
-        msg += f" Known {self.kind}: {', '.join(known) if known else '(none)'}."
+        msg += f" Known {self.kind}: {name_list(known) if known else '(none)'}."
         return msg

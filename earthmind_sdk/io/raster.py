@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from ..contracts import Raster
-from ..errors import RasterError
+from ..errors import RasterError, name_list
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -94,7 +94,7 @@ def _pick_bands(path: Path, names: tuple[str, ...], bands) -> list[int]:
     for b in bands:
         if isinstance(b, str):
             if b not in names:
-                raise RasterError(f"{path}: no band named {b!r}; the file has {', '.join(names)}")
+                raise RasterError(f"{path}: no band named {b!r}; the file has {name_list(names)}")
             out.append(names.index(b) + 1)
         else:
             if not 1 <= int(b) <= len(names):

@@ -2,8 +2,10 @@
 
 1 band is grey (replicated to three channels), 2 bands grey + alpha, 3 bands RGB, 4 bands
 RGB + alpha (when the fourth is the alpha band) or RGB + an extra band that is ignored (e.g.
-RGBN). Bands named (or colour-interpreted) red, green and blue are used in that order
-wherever they are; otherwise the first three are taken as R, G, B. ``rgb=("B4", "B3", "B2")`` picks the three bands by name from any raster.
+RGBN, said in a one-line warning). Bands named red/green/blue, colour-interpreted, or named
+by a mission convention (Sentinel-2 ``B02``..``B04``, Landsat ``B2``..``B4``, ``SR_B4``, TM
+``B1``..``B3``: :mod:`.bandnames`) give true colour from any number of bands (see
+:mod:`.optical_bands`); ``rgb=("B4", "B3", "B2")`` picks the three bands by name.
 Scaling (``stretch``): ``"auto"`` divides 8-bit data by 255, keeps float data already in
 [0, 1], and gives everything else a per-band 2-98 percentile stretch over the valid pixels.
 """
@@ -16,7 +18,8 @@ import numpy as np
 from ..contracts import Band, Raster, SensorImage
 from ..errors import RasterError
 from .base import Sensor
-from .scaling import as_float, band_index, linear_scale, percentile_stretch, require_valid, valid_mask
+from .optical_bands import check_layout, is_alpha, select_bands
+from .scaling import as_float, linear_scale, percentile_stretch, require_valid, valid_mask
 
 STRETCHES = ("auto", "percentile", "dtype", "none")
 
@@ -48,19 +51,7 @@ class OpticalSensor(Sensor):
 
     def validate(self, raster: Raster) -> Raster:
         raster = super().validate(raster)
-        n = raster.data.shape[0]
-        if self.rgb is not None:
-            band_index(raster, self.rgb, self.name)
-        elif n > 4:
-            raise RasterError(
-                f"{raster.source or 'array'}: the optical sensor takes 1 to 4 bands, this raster has {n} "
-                f"({', '.join(raster.band_names)}); pick three with rgb=(...) or use a multispectral sensor"
-            )
-        elif n == 2 and not _is_alpha(raster, 1):
-            raise RasterError(
-                f"{raster.source or 'array'}: 2 bands ({', '.join(raster.band_names)}) are read as grey + alpha, "
-                f"but band 2 is not an alpha band; pick bands with rgb=(...)"
-            )
+        check_layout(raster, self.rgb, self.name)
         return raster
 
     def prepare(self, raster: Raster) -> SensorImage:
@@ -68,17 +59,9 @@ class OpticalSensor(Sensor):
         data = raster.data
         valid = valid_mask(data, raster.nodata)
         n = data.shape[0]
-        named = _named_rgb(raster)
-        if self.rgb is not None:
-            idx = band_index(raster, self.rgb, self.name)
-            composite = "+".join(self.rgb)
-        elif named is not None and n > 1:
-            idx, composite = named, "rgb"
-        elif n == 1 or (n == 2 and _is_alpha(raster, 1)):
-            idx, composite = [0], "grey"
-        else:
-            idx, composite = [0, 1, 2], "rgb"
-        alpha = next((i for i in range(n) if i not in idx and _is_alpha(raster, i)), None)
+        chosen = select_bands(raster, self.rgb, self.name)
+        idx, composite = chosen.indices, chosen.composite
+        alpha = next((i for i in range(n) if i not in idx and is_alpha(raster, i)), None)
         if alpha is not None:
             valid &= data[alpha] != 0
         require_valid(raster, valid, self.name)
@@ -107,26 +90,3 @@ class OpticalSensor(Sensor):
                 return linear_scale(band, max(info.min, 0), info.max)
             return linear_scale(band, 0.0, 1.0)
         return linear_scale(band, 0.0, 1.0)  # "none": values already in [0, 1]
-
-
-def _named_rgb(raster: Raster) -> Optional[list[int]]:
-    """Indices of bands named (or colour-interpreted) red, green, blue, in that order."""
-    lower = [n.lower() for n in raster.band_names]
-    ci = raster.meta.get("colorinterp") or []
-    out = []
-    for colour in ("red", "green", "blue"):
-        if colour in lower:
-            out.append(lower.index(colour))
-        elif colour in ci:
-            out.append(ci.index(colour))
-        else:
-            return None
-    return out
-
-
-def _is_alpha(raster: Raster, i: int) -> bool:
-    names = raster.band_names
-    if i < len(names) and names[i].lower() == "alpha":
-        return True
-    ci = raster.meta.get("colorinterp") or []
-    return i < len(ci) and ci[i] == "alpha"

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..contracts import Raster
-from ..errors import RasterError
+from ..errors import RasterError, name_list
 
 
 def valid_mask(data: np.ndarray, nodata: Optional[float] = None) -> np.ndarray:
@@ -74,7 +74,7 @@ def band_index(raster: Raster, names: Sequence[str], sensor: str) -> list[int]:
     missing = [n for n in names if n not in raster.band_names]
     if missing:
         raise RasterError(
-            f"{raster.source or 'array'}: sensor {sensor!r} needs band(s) {', '.join(missing)}; "
-            f"the raster has {', '.join(raster.band_names) or '(unnamed bands)'}"
+            f"{raster.source or 'array'}: sensor {sensor!r} needs band(s) {name_list(missing)}; "
+            f"the raster has {name_list(raster.band_names) or '(unnamed bands)'}"
         )
     return [raster.band_names.index(n) for n in names]

@@ -7,6 +7,14 @@ functions); Landsat 8/9 OLI/TIRS centres from the USGS band designations.
 from __future__ import annotations
 
 from earthmind_sdk.contracts import Band
+from earthmind_sdk.sensors.bandnames import convention_bands
+
+#: True colour and the usual false-colour triplets, from the core band-name table.
+S2_RGB = convention_bands("sentinel2", "red", "green", "blue")          # B04, B03, B02
+S2_NIR_RG = convention_bands("sentinel2", "nir", "red", "green")        # B08, B04, B03
+OLI_RGB = convention_bands("landsat_oli", "red", "green", "blue")       # B4, B3, B2
+OLI_NIR_RG = convention_bands("landsat_oli", "nir", "red", "green")     # B5, B4, B3
+OLI_SWIR = convention_bands("landsat_oli", "swir2", "swir1", "nir")     # B7, B6, B5
 
 S2_BANDS: tuple[Band, ...] = (
     Band("B01", 442.7, 60.0, description="coastal aerosol"),
@@ -43,12 +51,12 @@ S2_GROUPINGS: dict[str, dict] = {
         "stretch": "clip", "clip": (0.0, 0.3),
     },
     "v2": {
-        "groups": (("B04", "B03", "B02"), ("B05", "B06", "B07"), ("B8A", "B11", "B12"), ("B01", "B09", "B08")),
+        "groups": (S2_RGB, ("B05", "B06", "B07"), ("B8A", "B11", "B12"), ("B01", "B09", "B08")),
         "stretch": "percentile", "percentiles": (2.0, 98.0),
     },
-    "truecolor": {"groups": (("B04", "B03", "B02"),), "stretch": "percentile", "percentiles": (2.0, 98.0)},
+    "truecolor": {"groups": (S2_RGB,), "stretch": "percentile", "percentiles": (2.0, 98.0)},
     "rgbn": {
-        "groups": (("B04", "B03", "B02"), ("B08", "B04", "B03")),
+        "groups": (S2_RGB, S2_NIR_RG),
         "stretch": "percentile", "percentiles": (2.0, 98.0),
     },
 }
@@ -72,9 +80,9 @@ LANDSAT_STACKS: dict[int, tuple[str, ...]] = {
     7: LANDSAT_NAMES[:7],   # the reflective bands of a Collection 2 surface-reflectance stack
 }
 LANDSAT_GROUPINGS: dict[str, dict] = {
-    "truecolor": {"groups": (("B4", "B3", "B2"),), "stretch": "percentile", "percentiles": (2.0, 98.0)},
+    "truecolor": {"groups": (OLI_RGB,), "stretch": "percentile", "percentiles": (2.0, 98.0)},
     "v2": {
-        "groups": (("B4", "B3", "B2"), ("B5", "B4", "B3"), ("B7", "B6", "B5")),
+        "groups": (OLI_RGB, OLI_NIR_RG, OLI_SWIR),
         "stretch": "percentile", "percentiles": (2.0, 98.0),
     },
 }

@@ -22,8 +22,9 @@ from typing import Any, ClassVar, Mapping, Optional, Sequence
 import numpy as np
 
 from earthmind_sdk.contracts import Raster, SensorImage
-from earthmind_sdk.errors import RasterError
+from earthmind_sdk.errors import RasterError, name_list
 from earthmind_sdk.io.raster import read_raster, replace_data
+from earthmind_sdk.sensors.bandnames import landsat_name, sentinel2_name
 from earthmind_sdk.sensors.base import Sensor, Source, is_generic
 from earthmind_sdk.sensors.scaling import linear_scale, percentile_stretch, require_valid, valid_mask
 
@@ -60,7 +61,7 @@ class MultispectralSensor(Sensor):
                     raise RasterError(f"{self.name}: each group must name 1 or 3 bands, got {list(g)}")
                 unknown = [b for b in g if b not in self.names]
                 if unknown:
-                    raise RasterError(f"{self.name}: unknown band(s) {', '.join(unknown)}; bands are {', '.join(self.names)}")
+                    raise RasterError(f"{self.name}: unknown band(s) {name_list(unknown)}; bands are {name_list(self.names)}")
             spec["groups"] = groups
             grouping = "custom"
         self.grouping = grouping
@@ -168,8 +169,8 @@ class MultispectralSensor(Sensor):
         names = tuple(self.normalise(b) for b in raster.band_names)
         unknown = [b for b, nb in zip(raster.band_names, names) if nb not in self.names]
         if unknown:
-            raise RasterError(f"{where}: band(s) {', '.join(unknown)} are not {self.name} bands "
-                              f"({', '.join(self.names)})")
+            raise RasterError(f"{where}: band(s) {name_list(unknown)} are not {self.name} bands "
+                              f"({name_list(self.names)})")
         dup = sorted({b for b in names if names.count(b) > 1})
         if dup:
             raise RasterError(f"{where}: band(s) {', '.join(dup)} appear twice")
@@ -194,15 +195,15 @@ class MultispectralSensor(Sensor):
             if missing:
                 if self.missing == "skip":
                     continue
-                raise RasterError(f"{where}: grouping {self.grouping!r} needs band(s) {', '.join(missing)} for "
-                                  f"frame {'/'.join(group)}; the raster has {', '.join(raster.band_names)} "
+                raise RasterError(f"{where}: grouping {self.grouping!r} needs band(s) {name_list(missing)} for "
+                                  f"frame {'/'.join(group)}; the raster has {name_list(raster.band_names)} "
                                   f"(missing='skip' drops such frames)")
             planes = [self._stretch(refl[raster.band_names.index(b)], valid) for b in group]
             frames.append(np.stack(planes * 3 if len(planes) == 1 else planes))
             used.append("/".join(group))
         if not frames:
             raise RasterError(f"{where}: none of the frames of grouping {self.grouping!r} can be made from "
-                              f"bands {', '.join(raster.band_names)}")
+                              f"bands {name_list(raster.band_names)}")
         if self.max_frames is not None:
             frames, used = frames[: self.max_frames], used[: self.max_frames]
         kept = replace_data(raster, raster.data)
@@ -254,11 +255,7 @@ class Sentinel2Sensor(MultispectralSensor):
         self.boa_offset = boa_offset
 
     def normalise(self, name: str) -> str:
-        n = str(name).strip().upper()
-        m = re.fullmatch(r"(?:B|BAND)_?0*(\d{1,2})(A?)", n)
-        if m:
-            return "B8A" if m.group(2) else f"B{int(m.group(1)):02d}"
-        return n
+        return sentinel2_name(name) or str(name).strip().upper()
 
     def file_pattern(self) -> "re.Pattern[str]":
         return re.compile(r"(?:^|_)(B(?:0[1-9]|1[0-2]|8A))(?:_\d+m)?$", re.IGNORECASE)
@@ -316,9 +313,7 @@ class LandsatOLISensor(MultispectralSensor):
         self.level = level
 
     def normalise(self, name: str) -> str:
-        n = str(name).strip().upper()
-        m = re.fullmatch(r"(?:SR_|ST_)?(?:B|BAND)_?0*(\d{1,2})", n)
-        return f"B{int(m.group(1))}" if m else n
+        return landsat_name(name) or str(name).strip().upper()
 
     def file_pattern(self) -> "re.Pattern[str]":
         return re.compile(r"(?:^|_)((?:SR_|ST_)?B(?:1[01]|[1-9]))$", re.IGNORECASE)

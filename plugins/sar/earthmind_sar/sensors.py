@@ -21,7 +21,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from earthmind_sdk.contracts import Band, Raster, SensorImage
-from earthmind_sdk.errors import RasterError
+from earthmind_sdk.errors import RasterError, name_list
 from earthmind_sdk.io.raster import replace_data
 from earthmind_sdk.sensors.base import Sensor, is_generic
 from earthmind_sdk.sensors.scaling import linear_scale, require_valid, valid_mask
@@ -91,12 +91,12 @@ class SARSensor(Sensor):
         n = raster.data.shape[0]
         if self.band_choice is not None:
             if self.band_choice not in raster.band_names:
-                raise RasterError(f"{where}: no band {self.band_choice!r}; bands are {', '.join(raster.band_names)}")
+                raise RasterError(f"{where}: no band {self.band_choice!r}; bands are {name_list(raster.band_names)}")
             return raster
         if n == 1 or (n == 3 and raster.data.dtype == np.uint8 and self.units in ("auto", "display")):
             return raster
         raise RasterError(f"{where}: the generic SAR sensor takes one band (or an 8-bit 3-channel SAR image), "
-                          f"this raster has {n} ({', '.join(raster.band_names)}); pick one with band=... "
+                          f"this raster has {n} ({name_list(raster.band_names)}); pick one with band=... "
                           f"or use the sentinel1 sensor for dual polarisation")
 
     def _channels(self, raster: Raster) -> list[int]:
@@ -215,17 +215,17 @@ class Sentinel1Sensor(SARSensor):
         has_pair = any(all(p in names for p in pair) for pair in (("VV", "VH"), ("HH", "HV")))
         if n > 2 and not has_pair:
             raise RasterError(f"{where}: Sentinel-1 takes 1 or 2 polarisation bands (or a stack holding VV+VH "
-                              f"or HH+HV), got {', '.join(raster.band_names)}")
+                              f"or HH+HV), got {name_list(raster.band_names)}")
         if n <= 2 and any(b not in self.POLS for b in names):
             raise RasterError(f"{where}: Sentinel-1 bands must be polarisations {', '.join(self.POLS)}; "
-                              f"got {', '.join(raster.band_names)}")
+                              f"got {name_list(raster.band_names)}")
         return replace_data(raster, raster.data, band_names=names) if names != raster.band_names else raster
 
     def _channels(self, raster: Raster) -> list[int]:
         names = raster.band_names
         if self.band_choice is not None:
             if self.band_choice.upper() not in names:
-                raise RasterError(f"{raster.source or 'array'}: no band {self.band_choice!r}; bands are {', '.join(names)}")
+                raise RasterError(f"{raster.source or 'array'}: no band {self.band_choice!r}; bands are {name_list(names)}")
             return [names.index(self.band_choice.upper())]
         for pair in (("VV", "VH"), ("HH", "HV")):
             if all(p in names for p in pair):
