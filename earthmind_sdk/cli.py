@@ -39,6 +39,37 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def version_lines() -> list[str]:
+    """The SDK's version, then each installed plugin distribution's, as ``earthmind plugins`` lists them."""
+    from . import __version__
+    from .plugins import PluginLoadWarning, plugin_infos
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginLoadWarning)
+        infos = [i for i in plugin_infos() if not i.builtin]
+    lines = [f"earthmind-sdk {__version__}"]
+    dists: dict[str, list] = {}
+    for info in infos:
+        dists.setdefault(info.distribution or info.name, []).append(info)
+    for dist, group in sorted(dists.items()):
+        plugins = ", ".join(i.name for i in group)
+        failed = " (failed to load)" if any(i.error for i in group) else ""
+        lines.append(f"{dist} {group[0].version or '(unknown version)'}  plugin {plugins}{failed}")
+    return lines
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: lazy, so plain commands never pay for loading the plugin list."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the SDK version and the installed plugin distributions' versions")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print("\n".join(version_lines()))
+        parser.exit()
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .recipes import load_recipe
 
@@ -66,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="earthmind",
         description="Multi-sensor Earth-observation multimodal models (EarthMind, Sa2VA).",
     )
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

@@ -13,8 +13,10 @@ def open_model(model: str | dict, *, checkpoint: str | None = None, dtype: str |
     """-> (model, tokenizer). ``checkpoint`` wins over ``model`` when both are given."""
     import torch
 
+    from .devices import check_device
     from .model.spec import build_model, bundled_spec_names, load_spec
 
+    check_device(device, dtype)
     torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype  # None: as stored
     if checkpoint is None and isinstance(model, str) and Path(model).is_dir():
         checkpoint = model

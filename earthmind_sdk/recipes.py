@@ -130,6 +130,10 @@ def recipe_from_dict(raw: Any, *, source: str = "<recipe>", overrides=()) -> Rec
         raise RecipeError(f"{source}: job: {_choice_message(job_name, sorted(JOBS))}")
     job = JOBS[job_name]
     validated = validate(config, job.schema, source=source, path="")
+    if isinstance(validated.get("model"), dict):
+        from .devices import check_recipe_model
+
+        check_recipe_model(validated, source=source)
     return Recipe(job_name, validated, source, list(overrides))
 
 
