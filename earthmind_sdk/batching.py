@@ -56,6 +56,7 @@ class BatchBuilder:
         self.spec = model.spec
         self.sensor_names: list[str] = list(self.spec.sensors)
         self._sensors = dict(sensors or {})
+        self._chosen: dict[tuple[str, str], Any] = {}  # per-sample sensor choices, built once each
         self.ids = special_token_ids(tokenizer)
         self.prompts = PromptBuilder(template or self.spec.template)
 
@@ -65,6 +66,35 @@ class BatchBuilder:
         if name not in self._sensors:
             self._sensors[name] = registry("sensors").build(name)
         return self._sensors[name]
+
+    def sensor_for(self, sample: Sample, slot: str, where: str):
+        """The sensor reading input ``slot`` of ``sample``: its own choice (``sample.sensors``), else the default."""
+        from .sensors.choice import build_sensor, parse_choice
+
+        if slot not in sample.sensors:
+            return self.sensor(slot)
+        choice = parse_choice(sample.sensors[slot], where=f"{where}: sensors.{slot}")
+        key = (choice.name, choice.args_json)
+        if key not in self._chosen:
+            self._chosen[key] = build_sensor(choice, slot=slot, where=f"{where}: sensors.{slot}")
+        return self._chosen[key]
+
+    def _read(self, sample: Sample, slot: str, where: str):
+        """Read one input; when the default sensor refuses it, say which installed sensor would not."""
+        from .errors import RasterError
+        from .sensors.choice import suggest_sensor, suggestion_text
+
+        source = sample.images[slot]
+        sensor = self.sensor_for(sample, slot, where)
+        try:
+            return sensor, sensor.read(source)
+        except RasterError as exc:
+            if slot in sample.sensors:
+                raise
+            other = suggest_sensor(source, slot=slot, default=slot)
+            if other is None:
+                raise
+            raise type(exc)(f"{exc}; {suggestion_text(other, slot)}") from None
 
     @property
     def device(self) -> torch.device:
@@ -87,9 +117,17 @@ class BatchBuilder:
                 f"sample {name}: sensor(s) {', '.join(map(repr, unknown))} are not inputs of this model; "
                 f"it takes {', '.join(self.sensor_names)}"
             )
+        stray = [s for s in sample.sensors if s not in sample.images]
+        if stray:
+            raise EarthMindError(f"sample {name}: sensors given for input(s) {', '.join(map(repr, stray))} "
+                                 f"that have no image; images are given for {', '.join(sample.images)}")
         given = [s for s in self.sensor_names if s in sample.images]
-        read = {s: sample.images[s] if isinstance(sample.images[s], SensorImage)
-                else self.sensor(s).read(sample.images[s]) for s in given}
+        read, sensors = {}, {}
+        for s in given:
+            if isinstance(sample.images[s], SensorImage):
+                read[s] = sample.images[s]
+            else:
+                sensors[s], read[s] = self._read(sample, s, f"sample {name}")
         primary = read[given[0]]
         out = {}
         for s, item in read.items():
@@ -98,7 +136,7 @@ class BatchBuilder:
                 continue
             if s != given[0] and isinstance(primary, Raster):
                 item = align_pair(primary, item)
-            out[s] = self.sensor(s).prepare(item)
+            out[s] = sensors[s].prepare(item)
         return out
 
     def encode(self, prepared: list[dict[str, SensorImage]],

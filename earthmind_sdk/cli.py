@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", required=True, help="optical image: GeoTIFF, PNG or JPEG")
     p.add_argument("--sar", help="SAR image paired with --image")
     p.add_argument("--ms", help="multispectral image (needs the earthmind-multispectral plugin)")
+    from .inference.cli import add_sensor_options  # no torch: the module imports it lazily
+
+    add_sensor_options(p)
     p.add_argument("--task", default=None, help="task name (default: chosen from the question)")
     p.add_argument("--out", default="earthmind-out", help="folder for masks and overlays")
     p.add_argument("--device", default="cpu")
@@ -134,9 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warnings_as_lines(command: str):
+    """Warnings (e.g. which bands the optical sensor guessed) as one stderr line each, no source echo."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"earthmind {command}: warning: {message}", file=sys.stderr)
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warnings_as_lines(args.command)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except EarthMindError as exc:

@@ -17,14 +17,51 @@ def open_pipeline(model: str, *, device: str = "cpu", dtype: str = "float32"):
     return Pipeline(net, tokenizer)
 
 
+#: ``earthmind infer``'s inputs: flag stem -> the family of the model input it fills. Each has
+#: ``--<stem>`` (the file), ``--<stem>-sensor NAME`` and repeatable ``--<stem>-opt KEY=VALUE``.
+INPUTS: tuple[tuple[str, str], ...] = (("image", "optical"), ("sar", "sar"), ("ms", "multispectral"))
+
+
+def add_sensor_options(parser) -> None:
+    """``--image-sensor``/``--image-opt``, ``--sar-sensor``/``--sar-opt``, ``--ms-sensor``/``--ms-opt``."""
+    for stem, family in INPUTS:
+        parser.add_argument(f"--{stem}-sensor", metavar="NAME",
+                            help=f"sensor that reads --{stem} (default: the model's {family} input sensor; "
+                                 f"`earthmind plugins` lists them)")
+        parser.add_argument(f"--{stem}-opt", action="append", default=[], metavar="KEY=VALUE",
+                            help=f"option of the --{stem} sensor, repeatable (e.g. "
+                                 f"{'rgb=B4,B3,B2' if family == 'optical' else 'composite=vv_vh_ratio' if family == 'sar' else 'grouping=truecolor'})")
+
+
+def inputs_from_args(args, pipe) -> tuple[dict[str, str], dict[str, dict]]:
+    """(images, sensors) for a :class:`Sample` from the input flags: model input -> file, and
+    model input -> ``{name, args}`` where a sensor or options were given."""
+    from ..sensors.choice import parse_options
+
+    images: dict[str, str] = {}
+    sensors: dict[str, dict] = {}
+    for stem, family in INPUTS:
+        path = getattr(args, stem, None)
+        name, opts = getattr(args, f"{stem}_sensor", None), getattr(args, f"{stem}_opt", None) or []
+        if path is None:
+            if name or opts:
+                raise EarthMindError(f"--{stem}-{'sensor' if name else 'opt'} given without --{stem}")
+            continue
+        slot = "optical" if family == "optical" and "optical" in pipe.sensor_names else _sensor_for(pipe, family)
+        images[slot] = path
+        if name or opts:
+            sensors[slot] = {"name": name or slot, "args": parse_options(opts, where=f"--{stem}-opt")}
+    return images, sensors
+
+
 def infer_command(args) -> int:
+    from ..devices import check_device
+
+    check_device(args.device, args.dtype, where="--device")
     pipe = open_pipeline(args.model, device=args.device, dtype=args.dtype)
-    images = {"optical": args.image}
-    if args.sar:
-        images[_sensor_for(pipe, "sar")] = args.sar
-    if args.ms:
-        images[_sensor_for(pipe, "multispectral")] = args.ms
-    sample = Sample(images=images, prompt=args.question, task=args.task or guess_task(args.question))
+    images, sensors = inputs_from_args(args, pipe)
+    sample = Sample(images=images, prompt=args.question, task=args.task or guess_task(args.question),
+                    sensors=sensors)
     result = pipe(sample, max_new_tokens=args.max_new_tokens)
     written = write_masks(result, Path(args.out), stem="mask")
     if args.json:

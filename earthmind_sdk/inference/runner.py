@@ -7,24 +7,32 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RecipeError
+from ..sensors.choice import SensorChoiceError, parse_choices
 from .sample import Sample
 
 
 def _sample(item: dict[str, Any], index: int, source: str, default_task: str) -> Sample:
     where = f"{source}: samples[{index}]"
-    unknown = set(item) - {"images", "question", "task", "task_args", "regions", "id"}
+    unknown = set(item) - {"images", "question", "task", "task_args", "regions", "id", "sensors"}
     if unknown:
         raise RecipeError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: images, question, task, "
-                          "task_args, regions, id")
+                          "task_args, regions, id, sensors")
     if not isinstance(item.get("images"), dict) or not item["images"]:
         raise RecipeError(f"{where}.images: expected a mapping sensor -> path")
     if not isinstance(item.get("question"), str):
         raise RecipeError(f"{where}.question: expected a string")
     base = Path(source).parent
     images = {k: str(base / v) if not Path(v).is_absolute() else v for k, v in item["images"].items()}
+    try:
+        sensors = parse_choices(item.get("sensors"), where=f"{where}.sensors")
+    except SensorChoiceError as exc:
+        raise RecipeError(str(exc)) from None
+    stray = sorted(set(sensors) - set(images))
+    if stray:
+        raise RecipeError(f"{where}.sensors: input(s) {', '.join(stray)} have no image in images")
     return Sample(images=images, prompt=item["question"], task=item.get("task", default_task),
                   task_args=item.get("task_args", {}), regions=item.get("regions", []),
-                  id=str(item.get("id", index)))
+                  id=str(item.get("id", index)), sensors=sensors)
 
 
 def run_infer_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:

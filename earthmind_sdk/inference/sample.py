@@ -14,7 +14,10 @@ class Sample:
     :class:`~earthmind_sdk.contracts.SensorImage`. ``task`` names a registered task (its
     prompt builder and answer parser); ``task_args`` carries its fields (labels, options).
     ``regions`` are (H, W) masks or (x0, y0, x1, y1) boxes in input pixels, for ``<vp>`` prompts.
-    ``history`` is a list of earlier (question, answer) turns.
+    ``history`` is a list of earlier (question, answer) turns. ``sensors`` picks, per input, a
+    sensor other than the input's default and its options: ``{"sar": "sentinel1"}`` or
+    ``{"sar": {"name": "sentinel1", "args": {"composite": "vv_vh_ratio"}}}``
+    (:mod:`earthmind_sdk.sensors.choice`).
     """
 
     images: dict[str, Any]
@@ -24,6 +27,7 @@ class Sample:
     regions: list[Any] = field(default_factory=list)
     history: list[tuple[str, str]] = field(default_factory=list)
     id: Optional[str] = None
+    sensors: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
