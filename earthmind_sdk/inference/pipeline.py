@@ -100,6 +100,7 @@ class Pipeline:
                 masks=m, mask_scores=scores, fusion_weights=fw, timings=dict(timings),
                 prompt=batch.texts[b], id=sample.id, history=list(sample.history),
                 rasters={k: v.raster for k, v in enc.images.items() if v.raster is not None},
+                composites={k: v.composite for k, v in enc.images.items()},
             ))
         return results
 

@@ -44,6 +44,7 @@ class Result:
     id: Optional[str] = None
     history: list[tuple[str, str]] = field(default_factory=list)
     rasters: dict[str, Any] = field(default_factory=dict)  # sensor -> source Raster (georeferencing)
+    composites: dict[str, str] = field(default_factory=dict)  # input -> bands/composite its sensor used
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,4 +55,5 @@ class Result:
             "mask_scores": self.mask_scores,
             "fusion_weights": {k: [float(x) for x in v] for k, v in self.fusion_weights.items()},
             "timings": self.timings,
+            "composites": dict(self.composites),
         }
