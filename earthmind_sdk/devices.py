@@ -41,7 +41,8 @@ def check_device(device: Any, dtype: Any = None, *, where: str = "device") -> No
 
 
 def check_recipe_model(config: dict, *, source: str) -> None:
-    """The recipe validator's hook for ``model.device`` / ``model.dtype`` (one line naming the key)."""
+    """``model.device`` / ``model.dtype`` of a recipe about to run (one line naming the key);
+    not at validation, so ``--dry-run`` of a GPU recipe works on a machine without one."""
     from .errors import RecipeError
 
     model = config.get("model") or {}

@@ -52,6 +52,9 @@ class Recipe:
     overrides: list[str] = field(default_factory=list)
 
     def run(self) -> Any:
+        from .devices import check_recipe_model  # at run time: --dry-run of a GPU recipe works anywhere
+
+        check_recipe_model(self.config, source=self.source)
         job = JOBS[self.job]
         module, _, attr = job.runner.partition(":")
         fn: Callable[..., Any] = getattr(importlib.import_module(module), attr)
@@ -130,10 +133,6 @@ def recipe_from_dict(raw: Any, *, source: str = "<recipe>", overrides=()) -> Rec
         raise RecipeError(f"{source}: job: {_choice_message(job_name, sorted(JOBS))}")
     job = JOBS[job_name]
     validated = validate(config, job.schema, source=source, path="")
-    if isinstance(validated.get("model"), dict):
-        from .devices import check_recipe_model
-
-        check_recipe_model(validated, source=source)
     return Recipe(job_name, validated, source, list(overrides))
 
 

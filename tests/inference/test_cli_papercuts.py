@@ -86,9 +86,12 @@ def test_cuda_without_a_gpu_is_one_line(monkeypatch, capsys, tmp_path):
     assert code == 2 and "no GPU is visible" in one_error_line(err)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"job: infer\nsamples: [{{images: {{optical: {OPTICAL}}}, question: q}}]\n")
-    code, _, err = cli(capsys, "run", recipe, "model.device=cuda:0", "--dry-run")
+    code, _, err = cli(capsys, "run", recipe, "model.device=cuda:0", f"output.dir={tmp_path / 'out'}")
     line = one_error_line(err)
     assert code == 2 and "model.device" in line and "no GPU is visible" in line
+    assert not (tmp_path / "out").exists()  # refused before the job made anything
+    code, out, err = cli(capsys, "run", recipe, "model.device=cuda:0", "--dry-run")
+    assert code == 0 and "device: cuda:0" in out  # a GPU recipe can still be checked on a laptop
 
 
 def test_cuda_hidden_from_the_console_script():
