@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sensor_options(p)
     p.add_argument("--task", default=None, help="task name (default: chosen from the question)")
     p.add_argument("--out", default="earthmind-out", help="folder for masks and overlays")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--json", action="store_true", help="print a JSON object with answer and mask paths")

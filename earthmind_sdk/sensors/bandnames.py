@@ -20,6 +20,7 @@ from typing import Optional
 
 from ..contracts import Raster
 from ..errors import RasterError, name_list
+from .base import is_placeholder
 
 #: Colour roles every convention maps to.
 ROLES = ("coastal", "blue", "green", "red", "nir", "swir1", "swir2", "pan")
@@ -138,17 +139,6 @@ def band_roles(raster: Raster) -> tuple[dict[int, str], str]:
     table = CONVENTIONS[convention]
     mission = {i: table[c] for i, n in numbered.items() if (c := normalise(n)) in table}
     return {**mission, **roles}, f"{CONVENTION_TITLES[convention]} names ({how})"
-
-
-def is_placeholder(name: str, i: int) -> bool:
-    """True for the name the reader gives band ``i`` (0-based) of a file that names nothing:
-    ``band{i+1}``, or ``gray`` (GDAL's default colour interpretation of a first band)."""
-    return name == f"band{i + 1}" or (i == 0 and name == "gray")
-
-
-def unnamed(names) -> bool:
-    """True when no band of the file carries a name of its own."""
-    return all(is_placeholder(n, i) for i, n in enumerate(names))
 
 
 def _convention_from_names(names: list[str]) -> Optional[str]:

@@ -89,6 +89,12 @@ def generic_names(n: int) -> tuple[str, ...]:
     return tuple(f"band{i}" for i in range(1, n + 1))
 
 
+def is_placeholder(name: str, i: int) -> bool:
+    """True for the name the reader gives band ``i`` (0-based) of a file that names nothing:
+    ``band{i+1}``, or ``gray`` (GDAL's default colour interpretation of a first band)."""
+    return name == f"band{i + 1}" or (i == 0 and name == "gray")
+
+
 def is_generic(names: Sequence[str]) -> bool:
-    """True when band names are placeholders (``band1``…), i.e. the file did not name them."""
-    return all(n == f"band{i}" for i, n in enumerate(names, start=1))
+    """True when band names are placeholders (``band1``…, ``gray`` first), i.e. the file did not name them."""
+    return all(is_placeholder(n, i) for i, n in enumerate(names))

@@ -14,7 +14,8 @@ from typing import Optional, Sequence
 
 from ..contracts import Raster
 from ..errors import RasterError, name_list
-from .bandnames import band_roles, true_colour, unnamed
+from .bandnames import band_roles, true_colour
+from .base import is_generic
 from .scaling import band_index
 
 
@@ -63,7 +64,7 @@ def select_bands(raster: Raster, rgb: Optional[Sequence[str]], sensor: str = "op
             f"{where}: the optical sensor takes 1 to 4 bands, this raster has {n} ({name_list(names)}) and "
             f"none is named as a colour; pick three with rgb=(...) or use a multispectral sensor")
     label = [names[i] if i < len(names) else f"band{i + 1}" for i in range(n)]
-    if warn and (n == 4 and not is_alpha(raster, 3) or not unnamed(names)):
+    if warn and (n == 4 and not is_alpha(raster, 3) or not is_generic(names)):
         extra = f"; band 4 ({label[3]}) ignored" if n == 4 and not is_alpha(raster, 3) else ""
         warnings.warn(
             f"{where}: bands 1, 2, 3 ({', '.join(label[:3])}) taken as red, green, blue (their names say no colour){extra}; "

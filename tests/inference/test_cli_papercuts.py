@@ -123,7 +123,8 @@ def test_version_lists_sdk_and_plugin_distributions():
 # -- 4. capped lists ---------------------------------------------------------------------------
 def test_many_band_raster_error_is_capped(capsys, tmp_path):
     path = tmp_path / "cube.tif"
-    with rasterio.open(path, "w", driver="GTiff", count=128, height=4, width=4, dtype="uint16") as dst:
+    with rasterio.open(path, "w", driver="GTiff", count=128, height=4, width=4, dtype="uint16", crs="EPSG:32633",
+                       transform=rasterio.Affine(10, 0, 0, 0, -10, 0)) as dst:
         dst.write(np.ones((128, 4, 4), np.uint16))
     code, _, err = cli(capsys, "infer", "--image", path, "q")
     line = one_error_line(err)

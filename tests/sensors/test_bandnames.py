@@ -144,3 +144,14 @@ def test_core_table_names_the_plugins_bands():
 
     assert Sentinel2Sensor().normalise("b8") == "B08" and LandsatOLISensor().normalise("SR_B4") == "B4"
     assert Sentinel2Sensor(grouping="truecolor").groups == (("B04", "B03", "B02"),)
+
+
+def test_unnamed_file_bands_are_placeholders_for_every_sensor(tmp_path):
+    """GDAL reads band 1 of an undescribed GeoTIFF as 'gray': still an unnamed stack, so the
+    Sentinel-2 sensor takes its 4 bands as the 10 m bands instead of refusing 'gray'."""
+    from earthmind_sdk.plugins import registry
+
+    path = write_stack(tmp_path / "plain.tif", None, n=4)
+    assert read_raster(path).band_names[0] == "gray"
+    image = registry("sensors").build("sentinel2", grouping="truecolor").load(path)
+    assert image.raster.band_names == ("B02", "B03", "B04", "B08") and image.composite == "truecolor:B04/B03/B02"
