@@ -94,6 +94,17 @@ def test_cuda_without_a_gpu_is_one_line(monkeypatch, capsys, tmp_path):
     assert code == 0 and "device: cuda:0" in out  # a GPU recipe can still be checked on a laptop
 
 
+def test_missing_gpu_index_and_unknown_device_are_one_line(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    code, _, err = cli(capsys, "infer", "--image", OPTICAL, "--device", "cuda:3", "q")
+    assert code == 2 and "shows 1 GPU(s)" in one_error_line(err)
+    code, _, err = cli(capsys, "infer", "--image", OPTICAL, "--device", "gpu", "q")
+    assert code == 2 and "unknown device 'gpu'" in one_error_line(err)
+
+
 def test_cuda_hidden_from_the_console_script():
     res = subprocess_cli("infer", "--image", OPTICAL, "--device", "cuda", "q", env_extra={"CUDA_VISIBLE_DEVICES": ""})
     assert res.returncode == 2 and "no GPU is visible" in one_error_line(res.stderr)
