@@ -54,10 +54,23 @@ def inputs_from_args(args, pipe) -> tuple[dict[str, str], dict[str, dict]]:
     return images, sensors
 
 
+def check_sensor_flags(args) -> None:
+    """Named sensors and their options, checked before the (possibly minutes-long) model load."""
+    from ..sensors.choice import build_sensor, parse_choice, parse_options
+
+    for stem, family in INPUTS:
+        name = getattr(args, f"{stem}_sensor", None)
+        if name and getattr(args, stem, None) is not None:
+            args_ = parse_options(getattr(args, f"{stem}_opt", None) or [], where=f"--{stem}-opt")
+            build_sensor(parse_choice({"name": name, "args": args_}, where=f"--{stem}-sensor"),
+                         slot=family, where=f"--{stem}-sensor")
+
+
 def infer_command(args) -> int:
     from ..devices import check_device
 
     check_device(args.device, args.dtype, where="--device")
+    check_sensor_flags(args)
     pipe = open_pipeline(args.model, device=args.device, dtype=args.dtype)
     images, sensors = inputs_from_args(args, pipe)
     sample = Sample(images=images, prompt=args.question, task=args.task or guess_task(args.question),

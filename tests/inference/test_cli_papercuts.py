@@ -160,6 +160,8 @@ def test_sensor_choice_errors_are_one_line(capsys):
     assert code == 2 and "reads multispectral images" in line and "expects a sar sensor" in line
     code, _, err = cli(capsys, *base, "--sar-sensor", "sentinel1", "--sar-opt", "colour=red", "q")
     assert code == 2 and "no option(s) colour" in one_error_line(err)
+    code, _, err = cli(capsys, *base, "--sar-sensor", "sentinl1", "q")
+    assert code == 2 and "did you mean 'sentinel1'" in one_error_line(err)
     code, _, err = cli(capsys, "infer", "--image", OPTICAL, "--sar-sensor", "sentinel1", "q")
     assert code == 2 and "--sar-sensor given without --sar" in one_error_line(err)
 
