@@ -20,6 +20,7 @@ def open_pipeline(model: str, *, device: str = "cpu", dtype: str = "float32"):
 #: ``earthmind infer``'s inputs: flag stem -> the family of the model input it fills. Each has
 #: ``--<stem>`` (the file), ``--<stem>-sensor NAME`` and repeatable ``--<stem>-opt KEY=VALUE``.
 INPUTS: tuple[tuple[str, str], ...] = (("image", "optical"), ("sar", "sar"), ("ms", "multispectral"))
+_OPT_EXAMPLES = {"optical": "rgb=B4,B3,B2", "sar": "composite=vv_vh_ratio", "multispectral": "grouping=truecolor"}
 
 
 def add_sensor_options(parser) -> None:
@@ -29,8 +30,7 @@ def add_sensor_options(parser) -> None:
                             help=f"sensor that reads --{stem} (default: the model's {family} input sensor; "
                                  f"`earthmind plugins` lists them)")
         parser.add_argument(f"--{stem}-opt", action="append", default=[], metavar="KEY=VALUE",
-                            help=f"option of the --{stem} sensor, repeatable (e.g. "
-                                 f"{'rgb=B4,B3,B2' if family == 'optical' else 'composite=vv_vh_ratio' if family == 'sar' else 'grouping=truecolor'})")
+                            help=f"option of the --{stem} sensor, repeatable (e.g. {_OPT_EXAMPLES[family]})")
 
 
 def inputs_from_args(args, pipe) -> tuple[dict[str, str], dict[str, dict]]:
@@ -44,8 +44,6 @@ def inputs_from_args(args, pipe) -> tuple[dict[str, str], dict[str, dict]]:
         path = getattr(args, stem, None)
         name, opts = getattr(args, f"{stem}_sensor", None), getattr(args, f"{stem}_opt", None) or []
         if path is None:
-            if name or opts:
-                raise EarthMindError(f"--{stem}-{'sensor' if name else 'opt'} given without --{stem}")
             continue
         slot = "optical" if family == "optical" and "optical" in pipe.sensor_names else _sensor_for(pipe, family)
         images[slot] = path
@@ -59,7 +57,9 @@ def check_sensor_flags(args) -> None:
     from ..sensors.choice import build_sensor, parse_choice, parse_options
 
     for stem, family in INPUTS:
-        name = getattr(args, f"{stem}_sensor", None)
+        name, opts = getattr(args, f"{stem}_sensor", None), getattr(args, f"{stem}_opt", None) or []
+        if getattr(args, stem, None) is None and (name or opts):
+            raise EarthMindError(f"--{stem}-{'sensor' if name else 'opt'} given without --{stem}")
         if name and getattr(args, stem, None) is not None:
             args_ = parse_options(getattr(args, f"{stem}_opt", None) or [], where=f"--{stem}-opt")
             build_sensor(parse_choice({"name": name, "args": args_}, where=f"--{stem}-sensor"),
