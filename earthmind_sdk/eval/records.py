@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Sequence
 
+from ..errors import EarthMindError
 from .metrics import MaskIoU, accuracy, box_iou, m_avg, mask_to_box, rouge_l, text_scores
 
 OPEN_TASKS = {"captioning", "region_captioning", "grounded_conversation"}
@@ -26,31 +27,18 @@ def squash(text: str) -> str:
     return text.replace("<|end|>", "").strip().lower().replace(" ", "").replace(".", "")
 
 
-def _blank(pipe, sample, index: int, sensor: str):
-    """The sample with one sensor's prepared (aligned) image replaced by zeros."""
-    import copy
-
-    import torch
-
-    from ..contracts import SensorImage
-
-    if sensor not in sample.images:
-        raise ValueError(f"ablate: sample {sample.id or index} has no {sensor!r} image (it has {sorted(sample.images)})")
-    prepared = pipe.builder.prepare(sample, index)
-    real = prepared[sensor]
-    prepared[sensor] = SensorImage(torch.zeros_like(real.frames), sensor=sensor, raster=real.raster)
-    blanked = copy.copy(sample)
-    blanked.images = prepared
-    return blanked
-
-
 def evaluate_records(pipe, records: Sequence, *, batch_size: int = 8, max_new_tokens: int = 32,
-                     ablate: str | None = None, predictions: list | None = None) -> dict[str, Any]:
+                     ablate: str | Sequence[str] | None = None, predictions: list | None = None) -> dict[str, Any]:
     """Run ``pipe`` on the records' samples and score the answers (see the module docstring);
-    ``predictions`` receives one row per record, the input of :func:`score_rows`."""
+    ``predictions`` receives one row per record, the input of :func:`score_rows`. ``ablate``
+    names one sensor, or several (all of a model's sensors give a blind baseline)."""
     samples = [r.sample for r in records]
     if ablate:
-        samples = [_blank(pipe, s, i, ablate) for i, s in enumerate(samples)]
+        sensors = [ablate] if isinstance(ablate, str) else list(ablate)
+        try:
+            samples = [pipe.builder.blank(s, i, sensors) for i, s in enumerate(samples)]
+        except EarthMindError as exc:
+            raise ValueError(f"ablate: {exc}") from None
     results = pipe(samples, batch_size=batch_size, max_new_tokens=max_new_tokens)
     rows = []
     for rec, res in zip(records, results):
