@@ -61,5 +61,8 @@ def run_train_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
             model.language_model = model.language_model.merge_and_unload()
         save(model, out / "checkpoint", tokenizer=tokenizer)
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        from ..plots import loss_curve
+
+        loss_curve(history, out / "loss_curve.png")
         summary["checkpoint"] = str(out / "checkpoint")
     return summary
