@@ -2,12 +2,11 @@
 model's answer (optical, SAR, target, predicted mask, per-token fusion weights).
 
 matplotlib draws off-screen (Agg), so jobs write PNGs on machines without a display. Each
-figure goes to a temporary file first and is then moved into place.
+figure is written atomically (:func:`earthmind_sdk.jobs.atomic_path`).
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -26,12 +25,13 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
+    from .jobs import atomic_path
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     _pyplot().close(fig)
-    os.replace(tmp, path)
     return path
 
 

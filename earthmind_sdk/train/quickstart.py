@@ -9,10 +9,8 @@ The held-out scenes come from another seed (``seed + 10000``) than the training 
 """
 from __future__ import annotations
 
-import json
-import os
-import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,49 +19,40 @@ import torch
 RESULTS = "results.json"
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
-
-
 class _Stages:
-    """Times each stage and says on stderr when it starts and ends."""
+    """Times each stage and announces its end on stderr (the bars come from the stages)."""
 
-    def __init__(self):
+    def __init__(self, progress: Any = None):
         self.t0 = time.perf_counter()
         self.done: dict[str, float] = {}
+        self.progress = progress
 
+    @contextmanager
     def __call__(self, name: str):
-        stages = self
+        from ..jobs import announce
 
-        class _Ctx:
-            def __enter__(self):
-                print(f"[quickstart] {name} ...", file=sys.stderr, flush=True)
-                self.t = time.perf_counter()
-
-            def __exit__(self, *exc):
-                if exc[0] is None:
-                    stages.done[name] = round(time.perf_counter() - self.t, 2)
-                    print(f"[quickstart] {name} done in {stages.done[name]:.1f} s "
-                          f"({time.perf_counter() - stages.t0:.0f} s in all)", file=sys.stderr, flush=True)
-
-        return _Ctx()
+        t = time.perf_counter()
+        yield
+        self.done[name] = round(time.perf_counter() - t, 2)
+        announce(f"quickstart: {name} done in {self.done[name]:.1f} s ({time.perf_counter() - self.t0:.0f} s in all)",
+                 self.progress)
 
 
-def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
+def run_quickstart_recipe(config: dict[str, Any], *, source: str, progress: Any = None) -> dict[str, Any]:
     from ..checkpoint import save
     from ..eval.records import evaluate_records
     from ..inference.pipeline import Pipeline
+    from ..jobs import interruptible, open_job_folder
     from ..loading import open_model
     from ..plots import loss_curve
     from .data import SyntheticScenes
     from .fusion_report import fusion_report, table, target_checks
-    from .runner import _train_config, prepare_output
+    from .runner import _train_config
     from .trainer import Trainer
 
-    stage = _Stages()
-    out = prepare_output(config["output"], source)
+    stage = _Stages(progress)
+    run = open_job_folder(config, job="quickstart", source=source, progress=progress)
+    out = run.path
     seed, d, e = config["seed"], config["data"], config["eval"]
     torch.manual_seed(seed)
     m = config["model"]
@@ -74,28 +63,35 @@ def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, A
         held = SyntheticScenes(d["eval_scenes"], size=d["size"], seed=seed + 10_000, sensors=sensors)
         held_out = list(held)
     pipe = Pipeline(model, tokenizer)
-    kw = dict(batch_size=e["batch_size"], max_new_tokens=e["max_new_tokens"])
+    kw = dict(batch_size=e["batch_size"], max_new_tokens=e["max_new_tokens"], progress=progress)
     closed = [r for r in held_out if not r.masks]
-    with stage("evaluate before training"):
-        rows: list[dict] = []
-        evaluate_records(pipe, held_out, predictions=rows, **kw)
-        before = fusion_report(held_out, rows)
-    with stage("train"):
-        trainer = Trainer(model, tokenizer, _train_config(config["train"], seed))
-        history = trainer.fit(train, log_path=out / "train_log.jsonl")
-    with stage("evaluate after training"):
-        fused: list[dict] = []
-        evaluate_records(pipe, held_out, predictions=fused, **kw)
-        optical_only: list[dict] = []
-        evaluate_records(pipe, closed, predictions=optical_only, ablate="sar", **kw)
-        blind: list[dict] = []
-        evaluate_records(pipe, closed, predictions=blind, ablate=list(sensors), **kw)
-        results = fusion_report(held_out, fused, optical_only, blind)
-    with stage("save checkpoint"):
-        save(model, out / "checkpoint", tokenizer=tokenizer)
-    with stage("examples and figures"):
-        examples = write_examples(out / "examples", held, pipe)
-        loss_curve(history, out / "loss_curve.png", title=f"quickstart training loss ({len(history)} steps)")
+    run.record("train_log.jsonl")
+    with interruptible("quickstart", kept=str(out), resume_hint="rerun the same command to start again"):
+        with stage("evaluate before training"):
+            rows: list[dict] = []
+            evaluate_records(pipe, held_out, predictions=rows, desc="eval before training", **kw)
+            before = fusion_report(held_out, rows)
+        with stage("train"):
+            trainer = Trainer(model, tokenizer, _train_config(config["train"], seed))
+            history = trainer.fit(train, log_path=out / "train_log.jsonl", progress=progress)
+        with stage("evaluate after training"):
+            fused: list[dict] = []
+            evaluate_records(pipe, held_out, predictions=fused, desc="eval after training (SAR + optical)", **kw)
+            optical_only: list[dict] = []
+            evaluate_records(pipe, closed, predictions=optical_only, ablate="sar",
+                             desc="eval after training (SAR removed)", **kw)
+            blind: list[dict] = []
+            evaluate_records(pipe, closed, predictions=blind, ablate=list(sensors),
+                             desc="eval after training (blind)", **kw)
+            results = fusion_report(held_out, fused, optical_only, blind)
+        with stage("save checkpoint"):
+            save(model, out / "checkpoint", tokenizer=tokenizer)
+            run.record_tree("checkpoint")
+        with stage("examples and figures"):
+            examples = write_examples(out / "examples", held, pipe)
+            run.record_tree("examples")
+            run.record(loss_curve(history, out / "loss_curve.png",
+                                  title=f"quickstart training loss ({len(history)} steps)"))
     first, last = history[0], history[-1]
     losses = ("lm", "mask", "dice", "sap")
     results.update(
@@ -110,7 +106,9 @@ def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, A
         checkpoint=str(out / "checkpoint"), examples=examples,
         loss_curve=str(out / "loss_curve.png"), train_log=str(out / "train_log.jsonl"),
     )
-    _write_json(out / RESULTS, results)
+    run.write_json(RESULTS, results)
+    run.finish(summary={k: results[k] for k in ("mcq_m_avg", "refseg_miou", "cloud_fused_acc",
+                                                 "cloud_optical_only_acc", "seconds")})
     print(table(results, before))
     print(f"\nwritten to {out}/: {RESULTS}, checkpoint/, examples/ (GeoTIFF pairs + figures), loss_curve.png, "
           f"train_log.jsonl  ({results['seconds']:.0f} s in all)")

@@ -13,16 +13,6 @@ from ..plugins import registry
 from .trainer import Trainer, TrainConfig
 
 
-def prepare_output(out: dict[str, Any], source: str) -> Path:
-    """The output folder; refuses to mix results into a non-empty one unless asked."""
-    path = Path(out["dir"])
-    if path.exists() and any(path.iterdir()) and not out.get("overwrite"):
-        raise RecipeError(f"{source}: output.dir: {path} is not empty; choose another folder "
-                          "or set output.overwrite=true")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _dist_init() -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import torch
@@ -43,26 +33,33 @@ def _train_config(cfg: dict[str, Any], seed: int) -> TrainConfig:
     return TrainConfig(seed=seed, **t)
 
 
-def run_train_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
+def run_train_recipe(config: dict[str, Any], *, source: str, progress: Any = None) -> dict[str, Any]:
     from ..checkpoint import save
+    from ..jobs import interruptible, open_job_folder
     from ..loading import open_model
 
     _dist_init()
-    out = prepare_output(config["output"], source) if _is_main() else Path(config["output"]["dir"])
+    run = open_job_folder(config, job="train", source=source, progress=progress) if _is_main() else None
+    out = run.path if run is not None else Path(config["output"]["dir"])
     torch.manual_seed(config["seed"])
     m = config["model"]
     model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
     data = registry("datasets").build(config["data"]["dataset"], **config["data"]["args"])
     trainer = Trainer(model, tokenizer, _train_config(config["train"], config["seed"]))
-    history = trainer.fit(data, log_path=out / "train_log.jsonl")
+    if run is not None:
+        run.record("train_log.jsonl")
+    with interruptible("train", kept=str(out / "train_log.jsonl")):
+        history = trainer.fit(data, log_path=out / "train_log.jsonl", progress=progress)
     summary = {"steps": len(history), "world_size": trainer.world, "first": history[0], "last": history[-1]}
-    if _is_main():
+    if run is not None:
         if config["train"].get("lora"):
             model.language_model = model.language_model.merge_and_unload()
         save(model, out / "checkpoint", tokenizer=tokenizer)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        run.record_tree("checkpoint")
         from ..plots import loss_curve
 
-        loss_curve(history, out / "loss_curve.png")
+        run.record(loss_curve(history, out / "loss_curve.png").name)
         summary["checkpoint"] = str(out / "checkpoint")
+        run.write_json("summary.json", summary)
+        run.finish(summary=summary)
     return summary
