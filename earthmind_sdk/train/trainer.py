@@ -94,8 +94,12 @@ class Trainer:
             apply_lora(model, config.lora)
         self.builder = BatchBuilder(model, tokenizer, **builder_kw)
         self.params = [p for p in model.parameters() if p.requires_grad]
+        # fused AdamW: one pass over each tensor instead of ~10 (the tied 151k-row embedding of
+        # the tiny models makes the optimizer a large share of a CPU step)
+        fused = bool(self.params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point
+                                          for p in self.params)
         self.opt = torch.optim.AdamW(self._param_groups(), lr=config.lr, betas=tuple(config.betas),
-                                     weight_decay=config.weight_decay)
+                                     weight_decay=config.weight_decay, fused=fused or None)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.dropout_rng = random.Random(config.seed + 7919 * self.rank)
