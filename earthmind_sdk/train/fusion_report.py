@@ -82,13 +82,18 @@ def fusion_report(records, fused: Sequence[dict], optical_only: Sequence[dict] |
 def target_checks(r: dict[str, Any]) -> dict[str, bool]:
     """The issue's targets, each as a named pass/fail (all on the held-out split)."""
     subs = r["subtasks"]
+
+    def gap(a: str, b: str) -> float | None:
+        return None if r.get(a) is None or r.get(b) is None else r[a] - r[b]
+
+    hidden_gain, visible_cost = gap("cloud_fused_acc", "cloud_optical_only_acc"), gap("visible_fused_acc", "visible_optical_only_acc")
     checks = {
         "mcq_m_avg >= 0.80": r["mcq_m_avg"] is not None and r["mcq_m_avg"] >= 0.80,
         "every subtask >= chance + 0.25": all(s["accuracy"] is not None and s["accuracy"] >= s["chance"] + 0.25
                                                for s in subs.values()),
         "refseg_miou >= 0.5": (r["refseg_miou"] or 0) >= 0.5,
-        "hidden: fused - optical only >= 0.20": (r.get("cloud_fused_acc") or 0) - (r.get("cloud_optical_only_acc") or 1) >= 0.20,
-        "visible: optical only costs <= 0.05": (r.get("visible_fused_acc") or 0) - (r.get("visible_optical_only_acc") or 0) <= 0.05,
+        "hidden: fused - optical only >= 0.20": hidden_gain is not None and hidden_gain >= 0.20,
+        "visible: optical only costs <= 0.05": visible_cost is not None and visible_cost <= 0.05,
         "labels balanced (max share <= chance + 0.10)": all(s["max_answer_share"] <= s["chance"] + 0.10 for s in subs.values()),
         ">= 40 questions per closed subtask": all(s["n"] >= 40 for s in subs.values()) and len(subs) == len(CLOSED_SUBTASKS),
         ">= 60 hidden questions": r["n_hidden"] >= 60,
