@@ -303,6 +303,7 @@ register_job(Job(
         "eval": Field(dict, schema={
             "batch_size": Field(int, default=32),
             "max_new_tokens": Field(int, default=4),
+            "before_scenes": Field(int, default=24, doc="held-out scenes the untrained model is evaluated on"),
         }),
     }),
     doc="train the tiny paired EarthMind on generated cloudy scenes; results.json, figures, checkpoint",

@@ -54,7 +54,7 @@ class SyntheticScenes:
                 masks = [qa["mask"]] if "mask" in qa else []
                 yield Record(Sample(images=images, prompt=qa["question"], task=qa["task"],
                                     task_args=dict(qa["task_args"]), id=f"scene{i}-q{j}"),
-                             qa["answer"], masks, {"task_type": qa["subtask"], "hidden": qa["hidden"]})
+                             qa["answer"], masks, {"task_type": qa["subtask"], "hidden": qa["hidden"], "scene": i})
 
     def __len__(self) -> int:
         return sum(len(s.qa) for s in self.scenes)

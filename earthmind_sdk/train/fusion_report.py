@@ -68,7 +68,7 @@ def fusion_report(records, fused: Sequence[dict], optical_only: Sequence[dict] |
     }
     hid = closed_accuracy(fused, records, hidden=True)
     vis = closed_accuracy(fused, records, hidden=False)
-    out.update(n_hidden=hid["n"], n_visible=vis["n"], cloud_fused_acc=hid["pooled"], visible_fused_acc=vis["pooled"])
+    out.update(n_closed=allq["n"], n_hidden=hid["n"], n_visible=vis["n"], cloud_fused_acc=hid["pooled"], visible_fused_acc=vis["pooled"])
     if optical_only is not None:
         out["cloud_optical_only_acc"] = closed_accuracy(optical_only, records, hidden=True)["pooled"]
         out["visible_optical_only_acc"] = closed_accuracy(optical_only, records, hidden=False)["pooled"]
@@ -106,7 +106,7 @@ def target_checks(r: dict[str, Any]) -> dict[str, bool]:
 
 def table(results: dict[str, Any], before: dict[str, Any] | None = None) -> str:
     """A plain-text table of the metrics, before and after training."""
-    rows = [("metric", "chance", "before", "after")]
+    rows = [("metric", "chance", "before" + (f" (n={before['n_closed']})" if before else ""), "after")]
 
     def f(v):
         return "-" if v is None else f"{v:.2f}"
