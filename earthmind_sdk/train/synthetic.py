@@ -233,15 +233,15 @@ def _balanced(rng: np.random.Generator, n: int, values) -> list:
 
 
 def make_scenes(n: int, *, seed: int = 0, size: int = 112) -> list[Scene]:
-    """``n`` scenes whose closed answers are balanced: water in half of them, 0-3 buildings and
-    each land cover and sky equally often, independently of one another. Left and right in the
-    spatial question alternate within the scenes that have both water and buildings."""
+    """``n`` scenes whose closed answers are balanced: each (water?, 0-3 buildings) pair equally
+    often, so water is in half of them, each count in a quarter, and 3/8 of them have both (the
+    spatial question); each land cover and sky equally often, independently. Left and right in
+    the spatial question alternate within the scenes that have both water and buildings."""
     rng = np.random.default_rng(seed)
-    water = _balanced(rng, n, (False, True))
-    count = _balanced(rng, n, (0, 1, 2, 3))
+    layout = _balanced(rng, n, [(w, c) for w in (False, True) for c in range(len(NUMBER_WORDS))])
     cover = _balanced(rng, n, LAND_COVER)
     sky = _balanced(rng, n, SKIES)
-    side = iter(_balanced(rng, sum(w and c > 0 for w, c in zip(water, count)), (0, 1)))
-    return [make_scene(rng, size, water=water[i], n_buildings=count[i], land_cover=cover[i], sky=sky[i],
-                       water_side=next(side) if water[i] and count[i] else None)
-            for i in range(n)]
+    side = iter(_balanced(rng, sum(w and c > 0 for w, c in layout), (0, 1)))
+    return [make_scene(rng, size, water=w, n_buildings=c, land_cover=cover[i], sky=sky[i],
+                       water_side=next(side) if w and c else None)
+            for i, (w, c) in enumerate(layout)]
