@@ -95,15 +95,25 @@ def _clouds(rng, size: int, sky: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return thick, thin, np.where(thin, alpha, 0.0).astype(np.float32)
 
 
+def _dilate(mask: np.ndarray, steps: int = 2) -> np.ndarray:
+    """``mask`` grown by ``steps`` pixels (4-neighbourhood)."""
+    out = mask.copy()
+    for _ in range(steps):
+        g = out.copy()
+        g[1:] |= out[:-1]
+        g[:-1] |= out[1:]
+        g[:, 1:] |= out[:, :-1]
+        g[:, :-1] |= out[:, 1:]
+        out = g
+    return out
+
+
 def _place(rng, size, draw, occupied, thick, tries=60):
-    """A mask from ``draw()`` that avoids ``occupied`` (with a 2-pixel margin) and lies at most
-    half under thick cloud; None when no draw fits."""
+    """A mask from ``draw()`` that keeps 2 pixels away from ``occupied`` and lies at most half
+    under thick cloud; None when no draw fits."""
     for _ in range(tries):
         m = draw()
-        grown = m.copy()
-        grown[1:] |= m[:-1]; grown[:-1] |= m[1:]; grown[:, 1:] |= grown[:, :-1]; grown[:, :-1] |= grown[:, 1:]
-        grown[1:] |= grown[:-1].copy(); grown[:, 1:] |= grown[:, :-1].copy()
-        if (grown & occupied).any() or cloud_cover(m, thick) > 0.5:
+        if (_dilate(m) & occupied).any() or cloud_cover(m, thick) > 0.5:
             continue
         return m
     return None
