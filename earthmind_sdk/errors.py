@@ -39,3 +39,15 @@ def name_list(names, limit: int = 10) -> str:
     if len(names) <= limit:
         return ", ".join(names)
     return f"{', '.join(names[:limit])} … and {len(names) - limit} more"
+
+
+class OutputError(EarthMindError):
+    """An output path that cannot be written, or a folder holding files the SDK did not write."""
+
+
+class JobInterrupted(EarthMindError):
+    """Ctrl-C (or SIGTERM) during a job; what finished was kept. The CLI exits with 130."""
+
+
+class PluginError(EarthMindError):
+    """A plugin's component that cannot be imported or used; names the plugin."""

@@ -1,4 +1,4 @@
-"""Recipe runners for ``job: train`` and ``job: quickstart``."""
+"""Recipe runner for ``job: train`` (``job: quickstart`` lives in :mod:`.quickstart`)."""
 from __future__ import annotations
 
 import json
@@ -11,16 +11,6 @@ import torch
 from ..errors import RecipeError
 from ..plugins import registry
 from .trainer import Trainer, TrainConfig
-
-
-def prepare_output(out: dict[str, Any], source: str) -> Path:
-    """The output folder; refuses to mix results into a non-empty one unless asked."""
-    path = Path(out["dir"])
-    if path.exists() and any(path.iterdir()) and not out.get("overwrite"):
-        raise RecipeError(f"{source}: output.dir: {path} is not empty; choose another folder "
-                          "or set output.overwrite=true")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _dist_init() -> None:
@@ -43,76 +33,33 @@ def _train_config(cfg: dict[str, Any], seed: int) -> TrainConfig:
     return TrainConfig(seed=seed, **t)
 
 
-def run_train_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
+def run_train_recipe(config: dict[str, Any], *, source: str, progress: Any = None) -> dict[str, Any]:
     from ..checkpoint import save
+    from ..jobs import interruptible, open_job_folder
     from ..loading import open_model
 
     _dist_init()
-    out = prepare_output(config["output"], source) if _is_main() else Path(config["output"]["dir"])
+    run = open_job_folder(config, job="train", source=source, progress=progress) if _is_main() else None
+    out = run.path if run is not None else Path(config["output"]["dir"])
     torch.manual_seed(config["seed"])
     m = config["model"]
     model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
     data = registry("datasets").build(config["data"]["dataset"], **config["data"]["args"])
     trainer = Trainer(model, tokenizer, _train_config(config["train"], config["seed"]))
-    history = trainer.fit(data, log_path=out / "train_log.jsonl")
+    if run is not None:
+        run.record("train_log.jsonl")
+    with interruptible("train", kept=str(out / "train_log.jsonl")):
+        history = trainer.fit(data, log_path=out / "train_log.jsonl", progress=progress)
     summary = {"steps": len(history), "world_size": trainer.world, "first": history[0], "last": history[-1]}
-    if _is_main():
+    if run is not None:
         if config["train"].get("lora"):
             model.language_model = model.language_model.merge_and_unload()
         save(model, out / "checkpoint", tokenizer=tokenizer)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        run.record_tree("checkpoint")
+        from ..plots import loss_curve
+
+        run.record(loss_curve(history, out / "loss_curve.png").name)
         summary["checkpoint"] = str(out / "checkpoint")
+        run.write_json("summary.json", summary)
+        run.finish(summary=summary)
     return summary
-
-
-def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
-    """Train the tiny paired SAR + optical EarthMind on generated scenes, evaluate it on
-    held-out scenes before and after, save it as an HF-format checkpoint."""
-    from ..checkpoint import save
-    from ..eval.records import evaluate_records
-    from ..inference.pipeline import Pipeline
-    from ..loading import open_model
-    from .data import SyntheticScenes
-
-    out = prepare_output(config["output"], source)
-    torch.manual_seed(config["seed"])
-    m = config["model"]
-    model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
-    d = config["data"]
-    sensors = tuple(model.spec.sensors)
-    train = SyntheticScenes(d["train_scenes"], size=d["size"], seed=config["seed"], sensors=sensors)
-    held_out = list(SyntheticScenes(d["eval_scenes"], size=d["size"], seed=config["seed"] + 10_000,
-                                    sensors=sensors))
-    before = evaluate_records(Pipeline(model, tokenizer), held_out, batch_size=16)
-    trainer = Trainer(model, tokenizer, _train_config(config["train"], config["seed"]))
-    history = trainer.fit(train, log_path=out / "train_log.jsonl")
-    after = evaluate_records(Pipeline(model, tokenizer), held_out, batch_size=16)
-    save(model, out / "checkpoint", tokenizer=tokenizer)
-    examples = _write_examples(out / "examples", d["size"], config["seed"] + 10_000)
-    summary = {
-        "train": {"steps": len(history), "seconds": history[-1]["elapsed_s"],
-                  "loss_first": {k: v for k, v in history[0].items() if k in ("lm", "mask", "dice")},
-                  "loss_last": {k: v for k, v in history[-1].items() if k in ("lm", "mask", "dice")}},
-        "eval_before_training": before,
-        "eval_after_training": after,
-        "checkpoint": str(out / "checkpoint"),
-        "examples": examples,
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
-
-def _write_examples(folder: Path, size: int, seed: int) -> list[dict[str, str]]:
-    """Two held-out scenes as GeoTIFFs, to try ``earthmind infer`` on the trained checkpoint."""
-    from ..io import write_raster
-    from .data import scene_rasters
-    from .synthetic import make_scenes
-
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, scene in enumerate(make_scenes(2, seed=seed, size=size)):
-        pair = {}
-        for sensor, raster in scene_rasters(scene, i).items():
-            pair[sensor] = str(write_raster(folder / f"scene{i}_{sensor}.tif", raster))
-        written.append(pair)
-    return written
