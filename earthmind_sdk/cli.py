@@ -102,14 +102,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_quiet(sub) -> None:
+    """``-q/--quiet`` on every command: no progress bars or log lines on stderr."""
+    for p in sub.choices.values():
+        if not any("--quiet" in a.option_strings for a in p._actions):
+            p.add_argument("-q", "--quiet", action="store_true", help="no progress or log lines on stderr")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from .jobs.interrupt import EXIT_INTERRUPTED
+
     parser = build_parser()
+    _add_quiet(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)))
     args = parser.parse_args(argv)
+    if getattr(args, "quiet", False):
+        from .jobs.progress import set_quiet
+
+        set_quiet(True)
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"earthmind {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except EarthMindError as exc:
-        print(f"earthmind {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        from .errors import JobInterrupted
+
+        print(f"earthmind {args.command}: error: {exc}" if not isinstance(exc, JobInterrupted)
+              else f"earthmind {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED if isinstance(exc, JobInterrupted) else 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,3 +30,11 @@ class RasterError(EarthMindError, ValueError):
 
 class AlignmentError(RasterError):
     """Two rasters of a pair that cannot be put on one grid."""
+
+
+class OutputError(EarthMindError):
+    """An output path that cannot be written, or a folder holding files the SDK did not write."""
+
+
+class JobInterrupted(EarthMindError):
+    """Ctrl-C (or SIGTERM) during a job; what finished was kept. The CLI exits with 130."""

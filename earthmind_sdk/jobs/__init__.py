@@ -1,0 +1,29 @@
+"""Shared helpers every job uses, so that all jobs follow the same rules:
+
+- :mod:`.run_folder`: write only into an empty folder or one an SDK run made (``run.json``);
+  ``overwrite`` removes only files SDK runs recorded; output paths checked in one line.
+- :mod:`.atomic`: temporary name, then rename (files and folders).
+- :mod:`.naming`: output names = input stem + short request hash.
+- :mod:`.progress`: progress bar / periodic log line with ETA on stderr; ``--quiet``; callbacks.
+- :mod:`.jsonl`: results appended and flushed per batch, resumed by id.
+- :mod:`.interrupt`: Ctrl-C -> one line, exit 130, finished results kept.
+
+See /docs or ``JOBS_API.md`` for the list of functions.
+"""
+from .atomic import atomic_dir, atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
+from .interrupt import EXIT_INTERRUPTED, interruptible, sigterm_as_interrupt
+from .jsonl import JsonlStream, read_jsonl
+from .naming import output_stem, request_hash
+from .progress import Progress, ProgressEvent, announce, format_duration, is_quiet, progress, set_quiet
+from .run_folder import (MANIFEST, RunFolder, check_output_path, checkpoint_fingerprint, foreign_entries,
+                         open_run_folder, read_manifest, recipe_hash, recorded)
+
+__all__ = [
+    "atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
+    "EXIT_INTERRUPTED", "interruptible", "sigterm_as_interrupt",
+    "JsonlStream", "read_jsonl",
+    "output_stem", "request_hash",
+    "Progress", "ProgressEvent", "announce", "format_duration", "is_quiet", "progress", "set_quiet",
+    "MANIFEST", "RunFolder", "check_output_path", "checkpoint_fingerprint", "foreign_entries",
+    "open_run_folder", "read_manifest", "recipe_hash", "recorded",
+]
