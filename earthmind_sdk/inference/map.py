@@ -97,12 +97,13 @@ class MapResult:
 def map_windows(images: dict[str, str], predictor: Predictor, out_dir: "str | os.PathLike[str]", *,
                 primary: str, stem: str, segment: bool = True, window: int = 448, overlap: int = 112,
                 batch_size: int = 8, threshold: float = 0.5, probability: bool = False,
-                progress: Optional[Callable[[int, int], None]] = None) -> MapResult:
+                progress: Any = None) -> MapResult:
     """Run ``predictor`` over every window of the scene and write the layers into ``out_dir``.
 
     ``images``: sensor -> path; ``primary``: the sensor whose raster is the output grid.
     ``segment``: write mask + objects (True) or the answer grid (False). Work in progress lives
     in ``out_dir/.<stem>.work`` and is picked up by a rerun with the same arguments.
+    ``progress``: as :class:`earthmind_sdk.jobs.Progress` takes it (None: the process default).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,35 +129,30 @@ def map_windows(images: dict[str, str], predictor: Predictor, out_dir: "str | os
 
 def _predict_all(reader: SceneReader, plan: WindowPlan, predictor: Predictor, store: "_WindowStore",
                  batch_size: int, progress) -> None:
-    total, done = len(plan), len(store.done)
-    if progress:
-        progress(done, total)
+    from ..jobs import Progress
+
     batch: list[SceneWindow] = []
+    with Progress(len(plan), "map", progress=progress, unit="window", initial=len(store.done)) as bar:
+        def flush():
+            answers = list(predictor(batch))
+            if len(answers) != len(batch):
+                raise EarthMindError(f"the predictor returned {len(answers)} answers for {len(batch)} windows")
+            store.save([w.window for w in batch], answers)
+            bar.update(len(batch))
+            batch.clear()
 
-    def flush():
-        nonlocal done
-        answers = list(predictor(batch))
-        if len(answers) != len(batch):
-            raise EarthMindError(f"the predictor returned {len(answers)} answers for {len(batch)} windows")
-        for w, a in zip(batch, answers):
-            store.save(w.window, a)
-        done += len(batch)
-        batch.clear()
-        if progress:
-            progress(done, total)
-
-    for w in plan:
-        if w.index in store.done:
-            continue
-        if reader.is_empty(w):
-            store.skip(w)
-            done += 1
-            continue
-        batch.append(reader.read(w))
-        if len(batch) >= batch_size:
+        for w in plan:
+            if w.index in store.done:
+                continue
+            if reader.is_empty(w):
+                store.skip(w)
+                bar.update(1)
+                continue
+            batch.append(reader.read(w))
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
 
 
 class _WindowStore:
@@ -164,24 +160,18 @@ class _WindowStore:
     (written after its array), so a rerun skips exactly the windows that finished."""
 
     def __init__(self, work: Path, request: dict[str, Any]):
+        from ..jobs import JsonlStream, atomic_write_text
+
         self.work = work
-        self.lines = work / "windows.jsonl"
-        self.done: dict[int, dict[str, Any]] = {}
         req = json.dumps(request, sort_keys=True, default=str)
         marker = work / "request.json"
         if work.exists() and (not marker.exists() or marker.read_text() != req):
             raise EarthMindError(f"{work}: unfinished work of a different map request is here; "
                                  "remove the folder or choose another output folder")
         work.mkdir(parents=True, exist_ok=True)
-        marker.write_text(req)
-        if self.lines.exists():
-            for line in self.lines.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by an interruption: that window reruns
-                    continue
-                self.done[int(row["id"])] = row
-        self._fh = open(self.lines, "a")
+        atomic_write_text(marker, req)
+        self._stream = JsonlStream(work / "windows.jsonl")
+        self.done: dict[int, dict[str, Any]] = {int(r["id"]): r for r in self._stream.rows()}
 
     @property
     def skipped(self) -> int:
@@ -196,29 +186,31 @@ class _WindowStore:
             return None
         return np.load(self.path(index), mmap_mode="r")
 
-    def save(self, window: Window, answer: WindowAnswer) -> None:
-        row = {"id": window.index, "answer": answer.answer, "parsed": answer.parsed,
-               "probability": answer.probability is not None}
-        if answer.probability is not None:
-            p = np.asarray(answer.probability, dtype=np.float32)
-            if p.shape != (window.height, window.width):
-                raise EarthMindError(f"window {window.index}: probability of shape {p.shape}, expected "
-                                     f"{(window.height, window.width)}")
-            tmp = self.path(window.index).with_suffix(".tmp.npy")
-            np.save(tmp, p)
-            os.replace(tmp, self.path(window.index))
-        self._append(row)
+    def save(self, windows: Sequence[Window], answers: Sequence[WindowAnswer]) -> None:
+        from ..jobs import atomic_path
+
+        rows = []
+        for window, answer in zip(windows, answers):
+            if answer.probability is not None:
+                p = np.asarray(answer.probability, dtype=np.float32)
+                if p.shape != (window.height, window.width):
+                    raise EarthMindError(f"window {window.index}: probability of shape {p.shape}, expected "
+                                         f"{(window.height, window.width)}")
+                with atomic_path(self.path(window.index)) as tmp:
+                    np.save(tmp, p)
+            rows.append({"id": window.index, "answer": answer.answer, "parsed": answer.parsed,
+                         "probability": answer.probability is not None})
+        self._write(rows)
 
     def skip(self, window: Window) -> None:
-        self._append({"id": window.index, "skipped": True})
+        self._write([{"id": window.index, "skipped": True}])
 
-    def _append(self, row: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(row, default=str) + "\n")
-        self._fh.flush()
-        self.done[int(row["id"])] = row
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        self._stream.write(rows)
+        self.done.update((int(r["id"]), r) for r in rows)
 
     def close(self) -> None:
-        self._fh.close()
+        self._stream.close()
 
 
 # -- rasters ------------------------------------------------------------------------------------
@@ -293,9 +285,10 @@ def _cog(src_path: Path, dest: Path) -> Path:
     """Copy a tiled GeoTIFF to a Cloud-Optimized GeoTIFF at ``dest`` (written aside, then renamed)."""
     from rasterio.shutil import copy as rio_copy
 
-    tmp = dest.with_name(f".{dest.name}.tmp.tif")
-    rio_copy(src_path, tmp, driver="COG", compress="deflate")
-    os.replace(tmp, dest)
+    from ..jobs import atomic_path
+
+    with atomic_path(dest) as tmp:
+        rio_copy(src_path, tmp, driver="COG", compress="deflate")
     return dest
 
 

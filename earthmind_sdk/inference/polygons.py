@@ -11,7 +11,6 @@ Needs the ``map`` extra (shapely, pyogrio): ``pip install earthmind-sdk[map]``.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -160,9 +159,8 @@ def _write(path: Path, geoms: list, fields: dict[str, list], crs: Optional[str],
     import pyogrio.raw
     import shapely
 
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if tmp.exists():
-        tmp.unlink()  # our own leftover from an interrupted write
+    from ..jobs import atomic_path
+
     names = list(fields)
     data = [np.asarray(fields[n], dtype=object if fields[n] and isinstance(fields[n][0], str) else None)
             for n in names]
@@ -171,6 +169,6 @@ def _write(path: Path, geoms: list, fields: dict[str, list], crs: Optional[str],
             for d, n in zip(data, names)]
     wkb = np.array([shapely.to_wkb(shapely.geometry.MultiPolygon([g]) if g.geom_type == "Polygon" else g)
                     for g in geoms], dtype=object)
-    pyogrio.raw.write(tmp, wkb, data, names, geometry_type="MultiPolygon", crs=crs, driver=driver,
-                      layer=path.stem)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pyogrio.raw.write(tmp, wkb, data, names, geometry_type="MultiPolygon", crs=crs, driver=driver,
+                          layer=path.stem)
