@@ -215,7 +215,7 @@ class SceneReader:
             return None
         from rasterio import Affine
 
-        t = Affine(*self.transform) * Affine.translation(window.col_off, window.row_off)
+        t = Affine(*self.transform) @ Affine.translation(window.col_off, window.row_off)
         return tuple(t)[:6]
 
     def is_empty(self, window: Window) -> bool:
