@@ -109,7 +109,10 @@ def map_windows(images: dict[str, str], predictor: Predictor, out_dir: "str | os
     out.mkdir(parents=True, exist_ok=True)
     work = out / f".{stem}.work"
     result = MapResult()
-    with SceneReader(images, primary) as reader:
+    import rasterio
+
+    # GDAL's block cache defaults to a share of RAM and would keep the scene's blocks: cap it
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), SceneReader(images, primary) as reader:
         plan = reader.plan(window, overlap)
         result.windows = len(plan)
         result.grid = {"crs": reader.crs, "transform": reader.transform,
@@ -117,7 +120,10 @@ def map_windows(images: dict[str, str], predictor: Predictor, out_dir: "str | os
         store = _WindowStore(work, {"images": images, "primary": primary, "window": window,
                                     "overlap": overlap, "segment": segment})
         result.resumed = len(store.done)
-        _predict_all(reader, plan, predictor, store, batch_size, progress)
+        try:
+            _predict_all(reader, plan, predictor, store, batch_size, progress)
+        finally:
+            store.close()
         result.skipped = store.skipped
         if segment:
             _write_segmentation(reader, plan, store, out, stem, threshold, probability, result)
@@ -256,27 +262,25 @@ def _write_segmentation(reader, plan, store, out: Path, stem: str, threshold: fl
 
     weights = blend_weights(min(plan.size, plan.height), min(plan.size, plan.width), plan.overlap)
     mask_tmp, prob_tmp = store.work / "mask.tif", store.work / "probability.tif"
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        with rasterio.open(mask_tmp, "w", **_profile(reader, "uint8", 255)) as m, \
-                rasterio.open(prob_tmp, "w", **_profile(reader, "float32", float("nan"))) as p:
-            m.update_tags(VALUES="1 object, 0 background, 255 not seen (nodata windows)",
-                          THRESHOLD=str(threshold))
-            from rasterio.windows import Window as RW
+    with rasterio.open(mask_tmp, "w", **_profile(reader, "uint8", 255)) as m, \
+            rasterio.open(prob_tmp, "w", **_profile(reader, "float32", float("nan"))) as p:
+        m.update_tags(VALUES="1 object, 0 background, 255 not seen (nodata windows)",
+                      THRESHOLD=str(threshold))
+        from rasterio.windows import Window as RW
 
-            for r0, r1, c0, c1 in _blocks(reader.height, reader.width):
-                prob, wsum = _blend_block(plan, store, weights, r0, r1, c0, c1)
-                mask = np.where(wsum > 0, prob > threshold, 255).astype(np.uint8)
-                win = RW(c0, r0, c1 - c0, r1 - r0)
-                m.write(mask, 1, window=win)
-                p.write(prob, 1, window=win)
-        store.close()
-        from .polygons import objects_from_mask, write_objects
+        for r0, r1, c0, c1 in _blocks(reader.height, reader.width):
+            prob, wsum = _blend_block(plan, store, weights, r0, r1, c0, c1)
+            mask = np.where(wsum > 0, prob > threshold, 255).astype(np.uint8)
+            win = RW(c0, r0, c1 - c0, r1 - r0)
+            m.write(mask, 1, window=win)
+            p.write(prob, 1, window=win)
+    from .polygons import objects_from_mask, write_objects
 
-        objects = objects_from_mask(mask_tmp, prob_tmp, block=BLOCK)
-        result.objects = len(objects)
-        result.files["mask"] = str(_cog(mask_tmp, out / f"{stem}_mask.tif"))
-        if probability:
-            result.files["probability"] = str(_cog(prob_tmp, out / f"{stem}_probability.tif"))
+    objects = objects_from_mask(mask_tmp, prob_tmp, block=BLOCK)
+    result.objects = len(objects)
+    result.files["mask"] = str(_cog(mask_tmp, out / f"{stem}_mask.tif"))
+    if probability:
+        result.files["probability"] = str(_cog(prob_tmp, out / f"{stem}_probability.tif"))
     result.files.update(write_objects(objects, out / f"{stem}_objects", crs=reader.crs,
                                       transform=reader.transform))
 
@@ -310,7 +314,6 @@ def _write_cells(reader, plan: WindowPlan, store, out: Path, stem: str, result: 
 
     from .polygons import write_features
 
-    store.close()
     rows = cell_bounds(plan.row_offsets, plan.size, plan.height)
     cols = cell_bounds(plan.col_offsets, plan.size, plan.width)
     geoms, fields = [], {"window": [], "answer": [], "value": []}
