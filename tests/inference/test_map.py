@@ -264,3 +264,25 @@ def test_question_gives_a_grid_layer_with_answer_per_cell(tmp_path):
     answers = list(fields[list(info["fields"]).index("answer")])
     values = list(fields[list(info["fields"]).index("value")])
     assert set(answers) == {"Yes", "No"} and set(values) == {"true", "false"}
+
+
+def test_map_recipe_validates_and_runs_with_the_stand_in(tmp_path, monkeypatch):
+    """recipes/map.yaml is a valid `job: map`; its runner resolves scenes relative to the recipe."""
+    from earthmind_sdk.inference import map_job
+    from earthmind_sdk.recipes import load_recipe
+
+    recipe = load_recipe("recipes/map.yaml", [f"output.dir={tmp_path / 'out'}"])
+    assert recipe.job == "map" and recipe.config["window"] == 64
+    seen = {}
+
+    def fake(question, scenes, out, **kw):  # the recipe's runner hands map_scenes plain values
+        seen.update(question=question, scenes=scenes, out=out, **kw)
+        return {"ok": 1}
+
+    monkeypatch.setattr(map_job, "map_scenes", fake)
+    assert recipe.run() == {"ok": 1}
+    assert seen["scenes"][0].inputs == {"image": str((Path("recipes") / "../tests/data/optical_rmnp_rgb.tif"))}
+    assert Path(seen["scenes"][0].inputs["image"]).resolve() == DATA / "optical_rmnp_rgb.tif"
+    assert seen["window"] == 64 and seen["overlap"] == 16 and seen["model"] == "tiny" and seen["probability"]
+    with pytest.raises(Exception, match="scenes or catalogue"):
+        load_recipe("recipes/map.yaml", ["scenes=null"]).run()
