@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -111,8 +112,11 @@ def map_windows(images: dict[str, str], predictor: Predictor, out_dir: "str | os
     result = MapResult()
     import rasterio
 
-    # GDAL's block cache defaults to a share of RAM and would keep the scene's blocks: cap it
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), SceneReader(images, primary) as reader:
+    # GDAL's block cache defaults to a share of RAM and would keep the scene's blocks: cap it.
+    # A scene without georeferencing is mapped in pixel coordinates; GDAL's warning about it is noise.
+    with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), \
+            SceneReader(images, primary) as reader:
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         plan = reader.plan(window, overlap)
         result.windows = len(plan)
         result.grid = {"crs": reader.crs, "transform": reader.transform,

@@ -11,6 +11,7 @@ Needs the ``map`` extra (shapely, pyogrio): ``pip install earthmind-sdk[map]``.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -169,6 +170,7 @@ def _write(path: Path, geoms: list, fields: dict[str, list], crs: Optional[str],
             for d, n in zip(data, names)]
     wkb = np.array([shapely.to_wkb(shapely.geometry.MultiPolygon([g]) if g.geom_type == "Polygon" else g)
                     for g in geoms], dtype=object)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*'crs' was not provided")  # pixel coordinates, on purpose
         pyogrio.raw.write(tmp, wkb, data, names, geometry_type="MultiPolygon", crs=crs, driver=driver,
                           layer=path.stem)

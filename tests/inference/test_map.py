@@ -286,3 +286,14 @@ def test_map_recipe_validates_and_runs_with_the_stand_in(tmp_path, monkeypatch):
     assert seen["window"] == 64 and seen["overlap"] == 16 and seen["model"] == "tiny" and seen["probability"]
     with pytest.raises(Exception, match="scenes or catalogue"):
         load_recipe("recipes/map.yaml", ["scenes=null"]).run()
+
+
+def test_scene_without_georeferencing_is_mapped_in_pixel_coordinates(tmp_path):
+    res = map_windows({"optical": str(DATA / "optical_rmnp_rgb.png")}, FieldPredictor(lambda r, c: np.full(r.shape, 0.8, np.float32)),
+                      tmp_path / "out", primary="optical", stem="s", window=48, overlap=12)
+    mask, prof = read(res.files["mask"])
+    assert prof["crs"] is None and mask.shape == (96, 128) and (mask == 1).all()
+    _, _, geoms, _ = pyogrio.raw.read(res.files["objects_gpkg"])
+    import shapely
+
+    assert res.objects == 1 and shapely.from_wkb(geoms[0]).bounds == (0.0, 0.0, 128.0, 96.0)
