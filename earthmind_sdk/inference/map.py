@@ -51,6 +51,9 @@ class WindowAnswer:
 
 Predictor = Callable[[Sequence[SceneWindow]], Sequence[WindowAnswer]]
 
+#: Tasks whose answers carry masks: mapped as mask + objects; anything else as an answer grid.
+SEGMENT_TASKS = ("referring_segmentation", "grounded_conversation")
+
 
 class ModelPredictor:
     """The model as a predictor: one sample per window, answered in batches; the window's
@@ -59,7 +62,7 @@ class ModelPredictor:
     def __init__(self, pipe, question: str, task: str, *, max_new_tokens: int = 64, batch_size: int = 8):
         self.pipe, self.question, self.task = pipe, question, task
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
-        self.segments = task == "referring_segmentation"
+        self.segments = task in SEGMENT_TASKS
 
     def __call__(self, windows: Sequence[SceneWindow]) -> list[WindowAnswer]:
         from .sample import Sample

@@ -14,8 +14,6 @@ from typing import Any, Optional, Sequence
 
 from ..errors import EarthMindError, RecipeError
 
-#: Tasks whose answers carry masks: mapped as mask + objects; anything else as an answer grid.
-SEGMENT_TASKS = ("referring_segmentation", "grounded_conversation")
 #: Command-line role -> sensor family.
 FAMILY = {"image": "optical", "sar": "sar", "ms": "multispectral"}
 
@@ -53,7 +51,7 @@ def map_scenes(question: str, scenes: "Sequence[Any] | str | dict[str, str]", ou
     from ..jobs import JsonlStream, interruptible, open_run_folder, output_stem
     from ..jobs.batch import Scene, scenes_from
     from .cli import guess_task
-    from .map import ModelPredictor, map_windows
+    from .map import SEGMENT_TASKS, ModelPredictor, map_windows
 
     if isinstance(scenes, dict):
         unknown = set(scenes) - set(FAMILY)

@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from earthmind_sdk.errors import AlignmentError
+from earthmind_sdk.errors import AlignmentError, JobInterrupted
 from earthmind_sdk.inference.map import WindowAnswer, cell_bounds, map_windows
 from earthmind_sdk.inference.map_job import map_scenes
 from earthmind_sdk.inference.windows import SceneReader, WindowPlan, blend_weights
@@ -223,7 +223,7 @@ def test_interrupted_map_resumes_from_the_windows_done(tmp_path):
 
     first = Interrupting()
     kw = dict(window=32, overlap=8, batch_size=2, progress=False)
-    with pytest.raises(Exception):  # Ctrl-C becomes JobInterrupted, one line
+    with pytest.raises(JobInterrupted, match="map interrupted; finished results are kept"):  # Ctrl-C
         map_scenes("Please segment the pond.", {"image": str(scene)}, str(tmp_path / "out"), predictor=first, **kw)
     assert first.calls == 2 and len(first.windows) == 4
     again = FieldPredictor()
