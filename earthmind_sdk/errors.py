@@ -38,3 +38,7 @@ class OutputError(EarthMindError):
 
 class JobInterrupted(EarthMindError):
     """Ctrl-C (or SIGTERM) during a job; what finished was kept. The CLI exits with 130."""
+
+
+class PluginError(EarthMindError):
+    """A plugin's component that cannot be imported or used; names the plugin."""

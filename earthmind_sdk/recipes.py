@@ -111,7 +111,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not path.is_file():
         raise RecipeError(f"{source}: recipe file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml_strict(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -119,12 +119,40 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return recipe_from_dict(raw, source=source, overrides=overrides)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+
+def _mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, (dict, list)):
+            continue  # unhashable: reported by the constructor below
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key].line + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
+
+
+def load_yaml_strict(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (used for recipes and spec files)."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def recipe_from_dict(raw: Any, *, source: str = "<recipe>", overrides=()) -> Recipe:
+    from .schema import check_untrusted
+
     if not isinstance(raw, dict):
         raise RecipeError(f"{source}: a recipe must be a mapping at the top level, got {type(raw).__name__}")
     config = copy.deepcopy(raw)
     for item in overrides:
         apply_override(config, item, source=source)
+    check_untrusted(config, source, RecipeError)
     job_name = config.get("job")
     if job_name not in JOBS:
         raise RecipeError(f"{source}: job: {_choice_message(job_name, sorted(JOBS))}")

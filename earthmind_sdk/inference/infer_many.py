@@ -74,9 +74,7 @@ def infer_many_command(args) -> int:
         rows = []
         for scene, res in zip(chunk, results):
             stem = output_stem(scene.inputs.get("image") or next(iter(scene.inputs.values())), request)
-            written = write_masks(res, run.path, stem=f"{stem}_mask")
-            for w in written:
-                run.record(*w.values())
+            written = write_masks(res, run.path, stem=stem, run=run)
             row = res.as_dict()
             row.pop("id", None)
             row["masks"] = [str(w["mask"]) for w in written]

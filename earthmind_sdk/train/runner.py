@@ -13,16 +13,6 @@ from ..plugins import registry
 from .trainer import Trainer, TrainConfig
 
 
-def prepare_output(out: dict[str, Any], source: str) -> Path:
-    """The output folder; refuses to mix results into a non-empty one unless asked."""
-    path = Path(out["dir"])
-    if path.exists() and any(path.iterdir()) and not out.get("overwrite"):
-        raise RecipeError(f"{source}: output.dir: {path} is not empty; choose another folder "
-                          "or set output.overwrite=true")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _dist_init() -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import torch
@@ -43,38 +33,47 @@ def _train_config(cfg: dict[str, Any], seed: int) -> TrainConfig:
     return TrainConfig(seed=seed, **t)
 
 
-def run_train_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
+def run_train_recipe(config: dict[str, Any], *, source: str, progress: Any = None) -> dict[str, Any]:
     from ..checkpoint import save
+    from ..jobs import interruptible, open_job_folder
     from ..loading import open_model
 
     _dist_init()
-    out = prepare_output(config["output"], source) if _is_main() else Path(config["output"]["dir"])
+    run = open_job_folder(config, job="train", source=source, progress=progress) if _is_main() else None
+    out = run.path if run is not None else Path(config["output"]["dir"])
     torch.manual_seed(config["seed"])
     m = config["model"]
     model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
     data = registry("datasets").build(config["data"]["dataset"], **config["data"]["args"])
     trainer = Trainer(model, tokenizer, _train_config(config["train"], config["seed"]))
-    history = trainer.fit(data, log_path=out / "train_log.jsonl")
+    if run is not None:
+        run.record("train_log.jsonl")
+    with interruptible("train", kept=str(out / "train_log.jsonl")):
+        history = trainer.fit(data, log_path=out / "train_log.jsonl", progress=progress)
     summary = {"steps": len(history), "world_size": trainer.world, "first": history[0], "last": history[-1]}
-    if _is_main():
+    if run is not None:
         if config["train"].get("lora"):
             model.language_model = model.language_model.merge_and_unload()
         save(model, out / "checkpoint", tokenizer=tokenizer)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        run.record_tree("checkpoint")
         summary["checkpoint"] = str(out / "checkpoint")
+        run.write_json("summary.json", summary)
+        run.finish(summary=summary)
     return summary
 
 
-def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
+def run_quickstart_recipe(config: dict[str, Any], *, source: str, progress: Any = None) -> dict[str, Any]:
     """Train the tiny paired SAR + optical EarthMind on generated scenes, evaluate it on
     held-out scenes before and after, save it as an HF-format checkpoint."""
     from ..checkpoint import save
     from ..eval.records import evaluate_records
     from ..inference.pipeline import Pipeline
     from ..loading import open_model
+    from ..jobs import interruptible, open_job_folder
     from .data import SyntheticScenes
 
-    out = prepare_output(config["output"], source)
+    run = open_job_folder(config, job="quickstart", source=source, progress=progress)
+    out = run.path
     torch.manual_seed(config["seed"])
     m = config["model"]
     model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
@@ -83,12 +82,18 @@ def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, A
     train = SyntheticScenes(d["train_scenes"], size=d["size"], seed=config["seed"], sensors=sensors)
     held_out = list(SyntheticScenes(d["eval_scenes"], size=d["size"], seed=config["seed"] + 10_000,
                                     sensors=sensors))
-    before = evaluate_records(Pipeline(model, tokenizer), held_out, batch_size=16)
-    trainer = Trainer(model, tokenizer, _train_config(config["train"], config["seed"]))
-    history = trainer.fit(train, log_path=out / "train_log.jsonl")
-    after = evaluate_records(Pipeline(model, tokenizer), held_out, batch_size=16)
+    run.record("train_log.jsonl")
+    with interruptible("quickstart", kept=str(out)):
+        before = evaluate_records(Pipeline(model, tokenizer), held_out, batch_size=16, progress=progress,
+                                  desc="eval before training")
+        trainer = Trainer(model, tokenizer, _train_config(config["train"], config["seed"]))
+        history = trainer.fit(train, log_path=out / "train_log.jsonl", progress=progress)
+        after = evaluate_records(Pipeline(model, tokenizer), held_out, batch_size=16, progress=progress,
+                                 desc="eval after training")
     save(model, out / "checkpoint", tokenizer=tokenizer)
+    run.record_tree("checkpoint")
     examples = _write_examples(out / "examples", d["size"], config["seed"] + 10_000)
+    run.record_tree("examples")
     summary = {
         "train": {"steps": len(history), "seconds": history[-1]["elapsed_s"],
                   "loss_first": {k: v for k, v in history[0].items() if k in ("lm", "mask", "dice")},
@@ -98,7 +103,8 @@ def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, A
         "checkpoint": str(out / "checkpoint"),
         "examples": examples,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    run.write_json("summary.json", summary)
+    run.finish(summary=summary)
     return summary
 
 

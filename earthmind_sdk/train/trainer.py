@@ -200,7 +200,12 @@ class Trainer:
         logged["lr"] = self.opt.param_groups[0]["lr"]
         return logged
 
-    def fit(self, records: Iterable[Record], log_path: Path | None = None) -> list[dict[str, Any]]:
+    def fit(self, records: Iterable[Record], log_path: Path | None = None, progress: Any = None,
+            desc: str = "train") -> list[dict[str, Any]]:
+        """Train for ``cfg.steps`` steps; ``log_path`` gets a JSON line every ``log_every`` steps;
+        ``progress`` (rank 0 only) as in :mod:`earthmind_sdk.jobs.progress`."""
+        from ..jobs.progress import Progress
+
         data = list(records)[self.rank::self.world]
         if not data:
             raise ValueError("no training records for this rank")
@@ -210,6 +215,7 @@ class Trainer:
         if log_path is not None and self.rank == 0:
             log_path.write_text("")  # one run per log
         t0 = time.perf_counter()
+        bar = Progress(self.cfg.steps, desc, progress=progress if self.rank == 0 else False, unit="step")
         for step in range(self.cfg.steps):
             if len(order) < self.cfg.batch_size:
                 more = list(range(len(data)))
@@ -222,6 +228,8 @@ class Trainer:
             if log_path is not None and self.rank == 0 and (step % self.cfg.log_every == 0 or step == self.cfg.steps - 1):
                 with open(log_path, "a") as fh:
                     fh.write(json.dumps(logged) + "\n")
+            bar.update()
+        bar.close()
         if self.world > 1:
             self.check_replicas()
         return history
