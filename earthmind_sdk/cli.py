@@ -88,8 +88,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_infer(args: argparse.Namespace) -> int:
     from .inference.cli import infer_command
+    from .inference.infer_many import infer_many_command, single_input
 
-    return infer_command(args)
+    return infer_command(args) if single_input(args) else infer_many_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,9 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help="the question or instruction")
     p.add_argument("--model", default="tiny",
                    help="checkpoint directory (HF format), or a bundled spec name (default: tiny, random weights)")
-    p.add_argument("--image", required=True, help="optical image: GeoTIFF, PNG or JPEG")
-    p.add_argument("--sar", help="SAR image paired with --image")
-    p.add_argument("--ms", help="multispectral image (needs the earthmind-multispectral plugin)")
+    p.add_argument("--image", action="append",
+                   help="optical image: GeoTIFF, PNG or JPEG; repeat for several inputs (answered as one batch, "
+                        "one JSON line each)")
+    p.add_argument("--sar", action="append", help="SAR image paired with --image (the i-th with the i-th)")
+    p.add_argument("--ms", action="append",
+                   help="multispectral image (needs the earthmind-multispectral plugin; the i-th with the i-th)")
+    p.add_argument("--images-from", metavar="FILE",
+                   help="many inputs: a text file with one image path a line, or a CSV with columns image,sar,ms")
+    p.add_argument("--batch-size", type=int, default=8, help="inputs per model batch (several inputs)")
     from .inference.cli import add_sensor_options  # no torch: the module imports it lazily
 
     add_sensor_options(p)
@@ -134,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--json", action="store_true", help="print a JSON object with answer and mask paths")
     p.set_defaults(func=_cmd_infer)
+
+    from .inference.map_job import add_map_parser
+
+    add_map_parser(sub)
     return parser
 
 

@@ -315,6 +315,28 @@ register_job(Job(
 ))
 
 register_job(Job(
+    "map",
+    "earthmind_sdk.inference.map_job:run_map_recipe",
+    _top({
+        "question": Field(str, required=True, doc="the question or instruction mapped over each scene"),
+        "task": Field((str, type(None)), default=None, doc="task name; null: chosen from the question"),
+        "scenes": Field((list, type(None)), default=None, items=Field(dict),
+                        doc="list of {id, image, sar, ms}: paths relative to the recipe"),
+        "catalogue": Field((str, type(None)), default=None,
+                           doc="a folder, glob, CSV (id,image,sar,ms) or STAC ItemCollection JSON of scenes"),
+        "assets": Field((dict, type(None)), default=None, doc="STAC asset key per role, e.g. {image: visual}"),
+        "window": Field((int, type(None)), default=None, doc="window pixels; null: the model tile size x tiles_per_window"),
+        "overlap": Field((int, type(None)), default=None, doc="pixels shared by neighbouring windows; null: window/4"),
+        "tiles_per_window": Field(int, default=1),
+        "batch_size": Field(int, default=8, doc="windows per model batch"),
+        "threshold": Field(float, default=0.5),
+        "probability": Field(bool, default=False, doc="also write the blended probability COG"),
+        "max_new_tokens": Field(int, default=64),
+    }),
+    doc="a question over whole scenes of any size: mask COG + object polygons, or an answer grid",
+))
+
+register_job(Job(
     "eval",
     "earthmind_sdk.eval.runner:run_eval_recipe",
     _top({

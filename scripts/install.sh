@@ -12,7 +12,7 @@ c="$here/constraints.txt"
 
 $pip install -q -U pip setuptools wheel
 $pip install -q -c "$c" torch torchvision
-pkgs=(-e "$here[dev]")
+pkgs=(-e "$here[dev,map]")
 for extra in plugins/sar plugins/multispectral kernels; do
   [ -f "$here/$extra/pyproject.toml" ] && pkgs+=(-e "$here/$extra")
 done

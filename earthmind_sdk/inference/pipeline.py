@@ -94,10 +94,10 @@ class Pipeline:
             fw = {}
             if enc.fusion is not None:
                 fw = {k: v[0].float().cpu().numpy() for k, v in enc.fusion.sensor_weights.items()}
-            m, scores = masks[b]
+            m, scores, probs = masks[b]
             results.append(Result(
                 answer=text, parsed=self.builder.task(sample).parse(text, **sample.task_args),
-                masks=m, mask_scores=scores, fusion_weights=fw, timings=dict(timings),
+                masks=m, mask_scores=scores, mask_probs=probs, fusion_weights=fw, timings=dict(timings),
                 prompt=batch.texts[b], id=sample.id, history=list(sample.history),
                 rasters={k: v.raster for k, v in enc.images.items() if v.raster is not None},
                 composites={k: v.composite for k, v in enc.images.items()},
@@ -115,7 +115,7 @@ class Pipeline:
         return out.hidden_states[-1][:, embeds.shape[1]:]
 
     def _masks(self, encoded: list[Encoded], seg_hidden: list[torch.Tensor | None]):
-        out: list[tuple[list, list]] = [([], []) for _ in encoded]
+        out: list[tuple[list, list, list]] = [([], [], []) for _ in encoded]
         todo = [b for b, h in enumerate(seg_hidden) if h is not None and h.shape[0] > 0]
         if not todo or getattr(self.model, "grounding_encoder", None) is None:
             return out
@@ -133,7 +133,7 @@ class Pipeline:
             prob = lg.float().sigmoid()
             binary = prob > 0.5
             scores = [float(prob[k][binary[k]].mean()) if binary[k].any() else 0.0 for k in range(prob.shape[0])]
-            out[b] = ([m.cpu().numpy() for m in binary], scores)
+            out[b] = ([m.cpu().numpy() for m in binary], scores, [p.cpu().numpy() for p in prob])
         return out
 
 

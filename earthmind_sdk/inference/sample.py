@@ -38,6 +38,7 @@ class Result:
     parsed: Any
     masks: list[Any] = field(default_factory=list)          # numpy bool arrays (H, W), input size
     mask_scores: list[float] = field(default_factory=list)  # mean sigmoid inside each mask
+    mask_probs: list[Any] = field(default_factory=list)     # float32 (H, W) sigmoid behind each mask
     fusion_weights: dict[str, Any] = field(default_factory=dict)  # sensor -> (N,) numpy
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (batch-shared)
     prompt: str = ""

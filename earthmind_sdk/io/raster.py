@@ -48,21 +48,7 @@ def read_raster(path: PathLike, *, bands: Optional[Sequence[Union[int, str]]] = 
             with rasterio.open(path) as src:
                 names = _names_in_file(src)
                 indexes = _pick_bands(path, names, bands)
-                data = src.read(indexes)
-                georef = src.crs is not None and not src.transform.is_identity
-                meta: dict[str, Any] = {
-                    "driver": src.driver,
-                    "dtype": src.dtypes[0],
-                    "tags": dict(src.tags()),
-                    "band_tags": [dict(src.tags(i)) for i in indexes],
-                    "scales": [src.scales[i - 1] for i in indexes],
-                    "offsets": [src.offsets[i - 1] for i in indexes],
-                    "units": [src.units[i - 1] for i in indexes],
-                    "colorinterp": [src.colorinterp[i - 1].name for i in indexes],
-                }
-                crs = src.crs.to_string() if georef else None
-                transform = tuple(src.transform)[:6] if georef else None
-                nodata = src.nodata
+                data, crs, transform, nodata, meta = _read_from(src, indexes)
     except rasterio.errors.RasterioIOError as exc:
         raise RasterError(f"{path}: cannot be read as a raster ({exc})") from exc
     picked = tuple(names[i - 1] for i in indexes)
@@ -70,10 +56,39 @@ def read_raster(path: PathLike, *, bands: Optional[Sequence[Union[int, str]]] = 
         if len(band_names) != data.shape[0]:
             raise RasterError(f"{path}: {len(band_names)} band names given for {data.shape[0]} bands")
         picked = tuple(band_names)
-    if georef:
-        meta["res"] = (abs(transform[0]), abs(transform[4]))
     return Raster(data=data, band_names=picked, crs=crs, transform=transform, nodata=nodata,
                   source=str(path), meta=meta)
+
+
+def _read_from(src, indexes: list[int], window=None):
+    """Pixels (all, or one rasterio ``window``), CRS, transform, nodata and meta of an open dataset."""
+    data = src.read(indexes, window=window)
+    georef = src.crs is not None and not src.transform.is_identity
+    meta: dict[str, Any] = {
+        "driver": src.driver,
+        "dtype": src.dtypes[0],
+        "tags": dict(src.tags()),
+        "band_tags": [dict(src.tags(i)) for i in indexes],
+        "scales": [src.scales[i - 1] for i in indexes],
+        "offsets": [src.offsets[i - 1] for i in indexes],
+        "units": [src.units[i - 1] for i in indexes],
+        "colorinterp": [src.colorinterp[i - 1].name for i in indexes],
+    }
+    crs = src.crs.to_string() if georef else None
+    t = src.window_transform(window) if window is not None else src.transform
+    transform = tuple(t)[:6] if georef else None
+    if georef:
+        meta["res"] = (abs(transform[0]), abs(transform[4]))
+    return data, crs, transform, src.nodata, meta
+
+
+def read_window(src, window, *, source: str) -> Raster:
+    """One rasterio ``window`` of an open dataset as a :class:`Raster` on that window's grid,
+    with the same bands, names and meta as :func:`read_raster` gives for the whole file."""
+    names = _names_in_file(src)
+    data, crs, transform, nodata, meta = _read_from(src, list(range(1, len(names) + 1)), window)
+    return Raster(data=data, band_names=names, crs=crs, transform=transform, nodata=nodata,
+                  source=source, meta=meta)
 
 
 def _names_in_file(src) -> tuple[str, ...]:

@@ -103,3 +103,46 @@ def test_run_infer_recipe_writes_answers(seg_checkpoint, tmp_path):
     assert (tmp_path / "res" / "answers.jsonl").read_bytes() == before
     other = run("run", str(recipe), "max_new_tokens=8")  # another recipe never mixes into this folder
     assert other.returncode == 2 and "different recipe" in other.stderr and other.stderr.count("\n") == 1
+
+
+def test_infer_cli_several_inputs_one_batch_one_line_each(seg_checkpoint, tmp_path):
+    out = tmp_path / "many"
+    res = run("infer", "--model", str(seg_checkpoint), "--image", str(OPTICAL), "--image", str(tmp_path / "gone.tif"),
+              "--image", str(OPTICAL.with_suffix(".png")), "--out", str(out), "Please segment the lake.")
+    assert res.returncode == 1, res.stderr  # one input failed; the others were answered
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [(r["id"], r["status"]) for r in rows] == [("0", "ok"), ("1", "failed"), ("2", "ok")]
+    assert rows[0]["answer"] == rows[2]["answer"] == "Sure, [SEG]."
+    assert rows[0]["masks"][0].endswith(".tif") and rows[2]["masks"][0].endswith(".png")
+    assert rows[0]["masks"][0] != rows[2]["masks"][0]  # collision-free names
+    assert "gone.tif: no such file" in rows[1]["error"]
+    assert "infer: 1: failed:" in res.stderr and "2/3 answered" in res.stderr
+    recorded = list(out.glob("answers-*.jsonl"))
+    assert len(recorded) == 1 and len(recorded[0].read_text().splitlines()) == 3
+    bad = run("infer", "--model", str(seg_checkpoint), "--image", str(OPTICAL), "--image", str(OPTICAL),
+              "--sar", str(OPTICAL), "--out", str(out), "q")
+    assert bad.returncode == 2 and "2 --image but 1 --sar" in bad.stderr
+
+
+def test_map_cli_end_to_end_grid_crs_and_files(seg_checkpoint, tmp_path):
+    """The tiny model over a real raster in 6 overlapping windows: files on the input's exact grid."""
+    out = tmp_path / "map"
+    res = run("map", "--model", str(seg_checkpoint), "--image", str(OPTICAL), "--out", str(out), "--window", "64",
+              "--overlap", "16", "--probability", "--json", "--max-new-tokens", "8", "Please segment the lake.")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["ok"] == 1 and summary["task"] == "referring_segmentation"
+    rec = json.loads(Path(summary["records"]).read_text())
+    assert rec["windows"] == 6 and set(rec["files"]) == {"mask", "probability", "objects_gpkg", "objects_geojson"}
+    with rasterio.open(OPTICAL) as src:
+        for key in ("mask", "probability"):
+            with rasterio.open(rec["files"][key]) as m:
+                assert m.crs == src.crs and m.transform == src.transform and (m.height, m.width) == (96, 128)
+                assert m.driver == "GTiff" and m.profile.get("tiled")
+        with rasterio.open(rec["files"]["probability"]) as p, rasterio.open(rec["files"]["mask"]) as m:
+            prob, mask = p.read(1), m.read(1)
+    # every pixel seen; the mask is the blended probability thresholded (the tiny model's quality is not tested)
+    assert np.isfinite(prob).all() and 0 <= prob.min() and prob.max() <= 1
+    assert (mask == (prob > 0.5)).all()
+    assert rec["objects"] >= 0 and Path(rec["files"]["objects_gpkg"]).is_file()
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
