@@ -188,6 +188,6 @@ def bind_args(factory: Any, args: dict[str, Any], where: str, error: type = Reci
         raise error(f"{where}: unknown argument(s) {', '.join(map(str, unknown))}{hint}; "
                     f"accepted: {', '.join(accepted) or '(none)'}")
     try:
-        sig.bind(**args)
+        sig.bind_partial(**args)  # the rest may come from the caller (e.g. a projector's in_dim)
     except TypeError as exc:
         raise error(f"{where}: {exc}") from None
