@@ -95,7 +95,9 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not path.is_file():
         raise RecipeError(f"{source}: recipe file not found")
     try:
-        raw = load_yaml_strict(path.read_text())
+        raw = load_yaml_strict(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{source}: not a text (UTF-8) file: byte {exc.start} is 0x{exc.object[exc.start]:02x}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
