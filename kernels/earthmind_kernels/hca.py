@@ -285,13 +285,22 @@ class MixSum(torch.autograd.Function):
 
 def hca(sar: torch.Tensor, opt: torch.Tensor, text: Optional[torch.Tensor] = None,
         text_mask: Optional[torch.Tensor] = None, *, tau: float = 0.1, text_tau: float = 0.2,
-        rel_mix: float = 0.7, normalize: str = "sample", **_ignored) -> dict[str, torch.Tensor]:
-    """Same contract and numbers as :func:`earthmind_sdk.model.fusion.functional.hca` (no padding masks)."""
+        rel_mix: float = 0.7, normalize: str = "sample", tile: Optional[int] = None,
+        **_ignored) -> dict[str, torch.Tensor]:
+    """Same contract and numbers as :func:`earthmind_sdk.model.fusion.functional.hca` (no padding
+    masks): entropy inside each run of ``tile`` tokens (one image tile; None: all N), min-max
+    over all tiles."""
     if sar.dim() != 3 or sar.shape != opt.shape:
         raise ValueError(f"hca: sar/opt must be equal (batch, tokens, dim) tensors, got {tuple(sar.shape)}, {tuple(opt.shape)}")
     check_device(sar, opt, text)
+    B, N, D = sar.shape
+    tile = N if tile is None else int(tile)
+    if tile < 1 or N % tile:
+        raise ValueError(f"hca: {N} tokens are not whole tiles of {tile}")
     xs, xo = F.normalize(sar, dim=-1), F.normalize(opt, dim=-1)
-    h = torch.stack([FlashSelfEntropy.apply(xs, tau), FlashSelfEntropy.apply(xo, tau)], 1)
+    # tiles as the kernel's batch dimension: the entropy grid is (B * tiles, row blocks of one tile)
+    h = torch.stack([FlashSelfEntropy.apply(x.reshape(B * (N // tile), tile, D), tau).reshape(B, N)
+                     for x in (xs, xo)], 1)
     q = sensor_quality(h, normalize)
     if text is None or text.shape[1] == 0:
         beta = torch.zeros_like(h)

@@ -59,3 +59,29 @@ def test_hca_bf16_and_no_text(close):
     close("alpha", r["alpha"], rr["alpha"], torch.bfloat16)
     (ds,) = torch.autograd.grad(r["tokens"].float().sum(), (s,))
     assert torch.isfinite(ds.float()).all()
+
+
+@pytest.mark.parametrize("normalize", ["sample", "batch"])
+def test_hca_per_tile_matches_reference_and_authors_formula(normalize, poison, close):
+    """Tiles of 8 tokens (as 256 in the release): entropy inside each tile, min-max over all tiles."""
+    s, o, t, tm = _inputs(2, 24, 24, 5, torch.float32)
+    r = hca(s, o, t, tm, normalize=normalize, tile=8)
+    rr = ref.hca(s, o, t, tm, normalize=normalize, tile=8)
+    for k in ("entropy", "relevance", "quality", "alpha", "tokens"):
+        close(k, r[k], rr[k], torch.float32, scale=10.0 if k in ("quality", "alpha", "tokens") else 1.0)
+    from earthmind_sdk.model.fusion.original import hca_original
+
+    fused, alpha = hca_original(s[:1].detach(), o[:1].detach(), t[:1].detach(), tm[:1], tile=8)
+    one = hca(s[:1], o[:1], t[:1], tm[:1], normalize=normalize, tile=8)
+    close("tokens vs authors", one["tokens"], fused, torch.float32, scale=10.0)
+    close("alpha vs authors", one["alpha"], alpha, torch.float32, scale=10.0)
+    whole = hca(s, o, t, tm, normalize=normalize)
+    assert not torch.allclose(whole["entropy"], r["entropy"], atol=1e-3)  # tiles change the numbers
+    g = torch.Generator().manual_seed(5)
+    gt = torch.randn(r["tokens"].shape, generator=g)
+    got = torch.autograd.grad((r["tokens"] * gt).sum(), (s, o))
+    want = torch.autograd.grad((rr["tokens"] * gt).sum(), (s, o))
+    for name, a, e in zip(("d_sar", "d_opt"), got, want):
+        close(name, a, e, torch.float32, scale=25.0)
+    with pytest.raises(ValueError, match="whole tiles of 7"):
+        hca(s, o, t, tm, tile=7)
