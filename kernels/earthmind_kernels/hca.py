@@ -3,12 +3,13 @@
 Three kernels, each beside the plain-torch reference in
 :mod:`earthmind_sdk.model.fusion.functional` (which they are tested against):
 
-1. ``_entropy_fwd`` / ``_entropy_bwd`` -- H_i, the entropy of row i of softmax(S), S = X^ X^T / tau,
+1. ``_entropy_fwd`` / ``_entropy_grad`` -- H_i, the entropy of row i of softmax(S), S = X^ X^T / tau,
    by an online ("flash") pass over key blocks keeping running max mx, l = sum e^(S - mx) and
    u = sum e^(S - mx) S:  lse = mx + log l,  m = u / l,  H = lse - m.
    Backward: dH_i/dS_ij = -P_ij (S_ij - m_i); S is symmetric, so
    dX^_i = (1/tau) sum_j [-gH_i P_ij (S_ij - m_i) - gH_j P_ji (S_ij - m_j)] x^_j with
-   P_ij = e^(S_ij - lse_i), P_ji = e^(S_ij - lse_j): recomputed per block from (lse, m).
+   P_ij = e^(S_ij - lse_i), P_ji = e^(S_ij - lse_j): ``_entropy_grad`` recomputes each S block
+   once from (lse, m), writes the bracket as a row slab, and a batched matmul applies it to X^.
 2. ``_relevance_fwd`` -- beta_i = max_j cos(x_i, t_j) / text_tau and its argmax (backward by
    gather in torch: only the argmax gets gradient).
 3. ``_mix_fwd`` / ``_mix_bwd`` -- alpha = rel_mix softmax_mod(beta) + (1 - rel_mix) softmax_mod(q),
@@ -81,34 +82,33 @@ def _entropy_fwd(X, H, LSE, M, N, D, stride_b, stride_n, inv_tau,
 
 
 @triton.jit
-def _entropy_bwd(X, GH, LSE, M, DX, N, D, stride_b, stride_n, inv_tau,
-                 BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr):
+def _entropy_grad(X, GH, LSE, M, G, r0, r_end, N, D, stride_b, stride_n, g_sb, g_sr, inv_tau,
+                  BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr):
+    """One (BM x BN) block of dS/tau for rows r0.. of one batch row: S computed once per block."""
     b = tl.program_id(0)
-    rows = tl.program_id(1) * BM + tl.arange(0, BM)
-    d_out = tl.program_id(2) * BD + tl.arange(0, BD)
+    rows = r0 + tl.program_id(1) * BM + tl.arange(0, BM)
+    cols = tl.program_id(2) * BN + tl.arange(0, BN)
     xb = X + b * stride_b
-    rm = rows < N
+    rm = rows < r_end
+    cm = cols < N
     gh_i = tl.load(GH + b * N + rows, mask=rm, other=0.0)
     lse_i = tl.load(LSE + b * N + rows, mask=rm, other=0.0)
     m_i = tl.load(M + b * N + rows, mask=rm, other=0.0)
-    acc = tl.zeros((BM, BD), dtype=tl.float32)
-    for j0 in range(0, N, BN):
-        cols = j0 + tl.arange(0, BN)
-        cm = cols < N
-        gh_j = tl.load(GH + b * N + cols, mask=cm, other=0.0)
-        lse_j = tl.load(LSE + b * N + cols, mask=cm, other=0.0)
-        m_j = tl.load(M + b * N + cols, mask=cm, other=0.0)
-        s = _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM, BN, BD, UPCAST)
-        valid = rm[:, None] & cm[None, :]
-        d = -gh_i[:, None] * tl.exp(s - lse_i[:, None]) * (s - m_i[:, None]) \
-            - gh_j[None, :] * tl.exp(s - lse_j[None, :]) * (s - m_j[None, :])
-        d = tl.where(valid, d, 0.0)
-        xj = tl.load(xb + cols[:, None] * stride_n + d_out[None, :], mask=cm[:, None] & (d_out[None, :] < D), other=0.0)
-        if UPCAST:
-            acc += tl.dot(d, xj.to(tl.float32))
-        else:
-            acc += tl.dot(d.to(xj.dtype), xj)
-    tl.store(DX + (b * N + rows[:, None]) * D + d_out[None, :], acc * inv_tau, mask=rm[:, None] & (d_out[None, :] < D))
+    gh_j = tl.load(GH + b * N + cols, mask=cm, other=0.0)
+    lse_j = tl.load(LSE + b * N + cols, mask=cm, other=0.0)
+    m_j = tl.load(M + b * N + cols, mask=cm, other=0.0)
+    s = _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM, BN, BD, UPCAST)
+    valid = rm[:, None] & cm[None, :]
+    d = -gh_i[:, None] * tl.exp(s - lse_i[:, None]) * (s - m_i[:, None]) \
+        - gh_j[None, :] * tl.exp(s - lse_j[None, :]) * (s - m_j[None, :])
+    d = tl.where(valid, d, 0.0) * inv_tau
+    tl.store(G + b * g_sb + (rows - r0)[:, None] * g_sr + cols[None, :], d.to(G.dtype.element_ty), mask=valid)
+
+
+def _grad_rows(B: int, N: int, D: int) -> int:
+    """Rows of dS held at once: the whole (B, N, N) when it is no larger than X (N <= D, e.g. one
+    256-token tile at D = 2048), else row chunks of about D, so extra memory stays O(N * D)."""
+    return N if N <= D else max(BM, (D // BM) * BM)
 
 
 class FlashSelfEntropy(torch.autograd.Function):
@@ -129,13 +129,26 @@ class FlashSelfEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gh):
+        # dX = (dS/tau) X with dS symmetric-summed per block: each similarity block is computed
+        # once (not once per feature chunk), written as a (B, rows, N) slab in X's dtype, and the
+        # product with X runs as one batched matmul (tensor cores on GPUs)
         x, lse, m = ctx.saved_tensors
         B, N, D = x.shape
         bd = min(BD, pow2(D))
-        dx = torch.empty(B, N, D, device=x.device, dtype=torch.float32)
-        _entropy_bwd[(B, triton.cdiv(N, BM), triton.cdiv(D, bd))](
-            x, gh.float().contiguous(), lse, m, dx, N, D, x.stride(0), x.stride(1), 1.0 / ctx.tau, BM=BM, BN=BN, BD=bd, UPCAST=_upcast(x))
-        return dx.to(x.dtype), None
+        gh = gh.float().contiguous()
+        rows = _grad_rows(B, N, D)
+        dx = x.new_empty(B, N, D) if rows < N else None
+        for r0 in range(0, N, rows):
+            r1 = min(N, r0 + rows)
+            g = torch.empty(B, r1 - r0, N, device=x.device, dtype=x.dtype)
+            _entropy_grad[(B, triton.cdiv(r1 - r0, BM), triton.cdiv(N, BN))](
+                x, gh, lse, m, g, r0, r1, N, D, x.stride(0), x.stride(1), g.stride(0), g.stride(1),
+                1.0 / ctx.tau, BM=BM, BN=BN, BD=bd, UPCAST=_upcast(x))
+            part = torch.bmm(g, x)
+            if dx is None:
+                return part, None
+            dx[:, r0:r1] = part
+        return dx, None
 
 
 @triton.jit
