@@ -23,11 +23,28 @@ IGNORE_INDEX = -100
 
 @dataclass
 class Encoded:
-    """One sample after the vision side."""
+    """One sample after the vision side. ``embeds`` is a
+    :class:`~earthmind_sdk.model.fusion.modules.DeferredTokens` when the fusion writes its tokens
+    straight into the language model's input buffer (MMA); ``fusion`` is then known once
+    :meth:`EarthMindModel.embed` has run."""
 
-    embeds: torch.Tensor               # (n_tokens, D) image (+ region) embeddings, in order
-    fusion: FusionOutput | None
+    embeds: Any                        # (n_tokens, D) image (+ region) embeddings in order, or DeferredTokens
+    fused: FusionOutput | None
     images: dict[str, SensorImage]
+
+    @property
+    def fusion(self) -> FusionOutput | None:
+        from .model.fusion.modules import DeferredTokens
+
+        return self.embeds.output if isinstance(self.embeds, DeferredTokens) else self.fused
+
+    def materialize(self) -> None:
+        """Build deferred tokens now (for readers of the tokens before the LLM buffer exists)."""
+        from .model.fusion.modules import DeferredTokens
+
+        if isinstance(self.embeds, DeferredTokens):
+            self.fused = self.embeds.materialize()
+            self.embeds = self.fused.tokens[0]
 
 
 @dataclass
@@ -35,7 +52,7 @@ class Batch:
     input_ids: torch.Tensor            # (B, L) left-padded
     attention_mask: torch.Tensor       # (B, L)
     position_ids: torch.Tensor         # (B, L)
-    image_embeds: list[torch.Tensor]   # per sample (n_i, D)
+    image_embeds: list[Any]            # per sample (n_i, D), or DeferredTokens (see Encoded)
     encoded: list[Encoded]
     texts: list[str]
     labels: torch.Tensor | None = None  # (B, L), IGNORE_INDEX outside answers
@@ -129,6 +146,12 @@ class BatchBuilder:
                     f"sample #{i}: sensors give different token counts "
                     f"({', '.join(f'{t.sensor}={t.tokens.shape[1]}' for t in sets)}); a pair must share one grid"
                 )
+            fusion = self.model.fusion
+            if getattr(fusion, "can_write_into", lambda: False)():  # tokens go straight into inputs_embeds
+                from .model.fusion.modules import DeferredTokens
+
+                out.append(Encoded(DeferredTokens(fusion, sets), None, images))
+                continue
             text = texts[i] if texts is not None else None
             fused = self.model.fuse(sets, text_embeds=None if text is None else text[None])
             out.append(Encoded(fused.tokens[0], fused, images))
@@ -205,6 +228,7 @@ class BatchBuilder:
         for k, (sample, enc) in enumerate(zip(samples, encoded)):
             region_tokens = []
             if sample.regions:
+                enc.materialize()  # region prompts read the fused tokens
                 image = next(iter(enc.images.values()))
                 start, stop = self.whole_image_span(enc)
                 region_tokens = self.model.region_embeds(

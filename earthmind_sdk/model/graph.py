@@ -129,8 +129,14 @@ class EarthMindModel(nn.Module):
         return _regions.region_embeds(image_tokens, tuple(grid), regions, tuple(image_size))
 
     # -- language side -----------------------------------------------------------------------
-    def embed(self, input_ids: torch.Tensor, image_embeds: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
-        """Token embeddings (B, L, D) with image embeddings placed at the <IMG_CONTEXT> positions."""
+    def embed(self, input_ids: torch.Tensor, image_embeds: Optional[Sequence[Any]] = None) -> torch.Tensor:
+        """Token embeddings (B, L, D) with image embeddings placed at the <IMG_CONTEXT> positions.
+
+        An entry of ``image_embeds`` is a sample's (n, D) tensor or a
+        :class:`~earthmind_sdk.model.fusion.modules.DeferredTokens`, whose fusion writes its tokens
+        straight into the buffer (MMA through ``mma_into``) instead of being copied in."""
+        from .fusion.modules import DeferredTokens
+
         emb = self.language_model.get_input_embeddings()(input_ids)
         is_img = input_ids == self.img_context_token_id
         image_embeds = list(image_embeds or [])
@@ -144,9 +150,15 @@ class EarthMindModel(nn.Module):
                                      f"but {given} image embeddings")
         if not any(counts):
             return emb
-        flat = torch.cat([e.reshape(-1, emb.shape[-1]) for e in image_embeds if e.shape[0] > 0]).to(emb.dtype)
         out = emb.clone()
-        out[is_img] = flat
+        for b, e in enumerate(image_embeds):
+            if counts[b] == 0:
+                continue
+            pos = is_img[b].nonzero()[:, 0]
+            if isinstance(e, DeferredTokens):
+                e.write(out, b, pos)
+            else:
+                out[b, pos] = e.reshape(-1, emb.shape[-1]).to(emb.dtype)
         return out
 
     def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,

@@ -123,6 +123,67 @@ class MMAFusion(Fusion):
         return self._finish(FusionOutput(tokens=tokens, weights=interleave([w, w], c), sensor_weights=sw))
 
 
+    def can_write_into(self) -> bool:
+        """Whether :meth:`fuse_into` applies (reweighting on, nothing pruned)."""
+        return self.reweight and self.keep_ratio >= 1.0
+
+    def fuse_into(self, token_sets: Sequence[TokenSet], out: Tensor, positions: Tensor,
+                  out_row: int = 0) -> FusionOutput:
+        """Write the fused tokens straight into rows ``out_row .. out_row + B`` of ``out`` (rows, L, D),
+        the LLM's ``inputs_embeds``, at ``positions`` (B, 2N): the sequence positions of the image
+        tokens in order. The tile-by-tile
+        layout maps tile t's SAR tokens to positions[2ct : 2ct + c] and its optical tokens to the
+        next c. Equal to ``forward`` followed by a scatter, without building the (B, 2N, D) tokens
+        (Triton ``mma_into`` on CUDA). ``tokens`` of the result is a view of ``out`` when the image
+        positions are one contiguous run (the usual prompt), else a gathered copy."""
+        if not self.can_write_into():
+            raise ValueError("mma.fuse_into needs reweight=True and keep_ratio=1")
+        self._check(token_sets)
+        s, o = token_sets[0].tokens, token_sets[1].tokens
+        c = self._tile(token_sets)
+        B, N, D = s.shape
+        if positions.shape != (B, 2 * N):
+            raise ValueError(f"mma.fuse_into: positions must be (batch={B}, 2N={2 * N}), got {tuple(positions.shape)}")
+        pair = positions.reshape(B, N // c, 2, c)  # tile by tile: [sar_t; opt_t]
+        by_sensor = torch.cat([pair[:, :, 0].reshape(B, N), pair[:, :, 1].reshape(B, N)], 1)
+        _, w = dispatch.mma_into(s, o, self.local_query, out, by_sensor, out_row)
+        rows = out[out_row:out_row + B]
+        start = positions[:, :1]
+        run = torch.arange(2 * N, device=positions.device)
+        if bool((positions == start + run).all()) and bool((start == start[0]).all()):
+            tokens = rows[:, int(start[0, 0]):int(start[0, 0]) + 2 * N]
+        else:
+            tokens = rows.gather(1, positions.long()[..., None].expand(-1, -1, D))
+        sw = {token_sets[0].sensor: w, token_sets[1].sensor: w}
+        return FusionOutput(tokens=tokens, weights=interleave([w, w], c), sensor_weights=sw)
+
+
+class DeferredTokens:
+    """A sample's fused tokens, not built yet: :meth:`EarthMindModel.embed` has them written
+    straight into the language model's ``inputs_embeds`` (:meth:`MMAFusion.fuse_into`), which
+    skips building (2N, D) tokens and copying them into the buffer. ``output`` holds the
+    :class:`FusionOutput` once written; :meth:`materialize` runs the fusion the ordinary way
+    (needed where the tokens themselves are read first, e.g. region prompts)."""
+
+    def __init__(self, fusion: MMAFusion, token_sets: Sequence[TokenSet]):
+        self.fusion, self.token_sets = fusion, list(token_sets)
+        t = self.token_sets[0].tokens
+        self.shape = (2 * t.shape[1], t.shape[2])
+        self.output: Optional[FusionOutput] = None
+
+    def to(self, *args, **kwargs) -> "DeferredTokens":
+        """Dtype and device follow the buffer at write time."""
+        return self
+
+    def write(self, out: Tensor, row: int, positions: Tensor) -> FusionOutput:
+        """Into row ``row`` of the buffer ``out`` (B, L, D), at ``positions`` (2N,)."""
+        self.output = self.fusion.fuse_into(self.token_sets, out, positions[None], row)
+        return self.output
+
+    def materialize(self) -> FusionOutput:
+        return self.fusion(self.token_sets)
+
+
 class HCAFusion(Fusion):
     """Hierarchical Cross-modal Attention (EarthMind v2): parameter-free.
 
