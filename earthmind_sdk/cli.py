@@ -1,4 +1,4 @@
-"""The ``earthmind`` command: plugins, run, infer.
+"""The ``earthmind`` command: plugins, run, infer, inspect.
 
 Imports stay lazy so that ``earthmind plugins`` and ``--help`` never import torch.
 """
@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--json", action="store_true", help="print a JSON object with answer and mask paths")
     p.set_defaults(func=_cmd_infer)
+
+    from .checkpoint.inspection import add_parser as add_inspect
+
+    add_inspect(sub)
     return parser
 
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from ..errors import CheckpointError
 
-__all__ = ["load", "save", "LoadInfo"]
+__all__ = ["load", "save", "LoadInfo", "read_config"]
 
 _LIST = 20
 
@@ -48,6 +48,24 @@ def _listing(names: list[str]) -> str:
     return shown + (f", ... ({len(names) - _LIST} more)" if len(names) > _LIST else "")
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """config.json of a checkpoint directory, parsed and checked (CheckpointError naming the file)."""
+    from .config import check_config
+
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint {path}: not a directory")
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise CheckpointError(f"checkpoint {path}: config.json is missing")
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{cfg_file}: invalid JSON ({exc})") from None
+    check_config(cfg, path)
+    return cfg
+
+
 def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] = None,
          variant: Optional[str] = None):
     """Read an HF-format EarthMind / Sa2VA directory -> (EarthMindModel, LoadInfo).
@@ -67,18 +85,8 @@ def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] =
     from .layout import decide, model_key, stored_names
 
     path = Path(path)
-    if not path.is_dir():
-        raise CheckpointError(f"checkpoint {path}: not a directory")
+    cfg = read_config(path)
     cfg_file = path / "config.json"
-    if not cfg_file.is_file():
-        raise CheckpointError(f"checkpoint {path}: config.json is missing")
-    try:
-        cfg = json.loads(cfg_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{cfg_file}: invalid JSON ({exc})") from None
-    from .config import check_config
-
-    check_config(cfg, path)
     files = wf.weight_files(path)
     stored = wf.shapes(path, files)
     names = stored_names(stored)  # stored name -> published name

@@ -87,14 +87,22 @@ class EarthMindModel(nn.Module):
         """One frame (3, H, W) in [0, 1] -> normalised tiles (T, 3, S, S), InternVL dynamic tiling."""
         frame = tiling.check_frame(frames, "preprocess")
         img = self.spec.image
-        tiles = tiling.tile_image(frame, img["size"], img["min_tiles"], img["max_tiles"], img["use_thumbnail"])
+        args = (img["size"], img["min_tiles"], img["max_tiles"], img["use_thumbnail"])
+        if img.get("resample", "pil") == "pil":  # the authors' 8-bit PIL path (see model.tiling)
+            tiles = tiling.tile_image_pil(tiling.to_uint8(frame), *args)
+        else:
+            tiles = tiling.tile_image(frame, *args)
         return tiling.normalize(tiles)
 
     def preprocess_sam(self, frames: torch.Tensor) -> torch.Tensor:
         """One frame (3, H, W) in [0, 1] -> the SAM2 input (3, S, S): plain resize, bf16-rounded ImageNet stats."""
         frame = tiling.check_frame(frames, "preprocess_sam")
         size = self.sam_image_size
-        return tiling.normalize(tiling.resize(frame, (size, size)), tiling.SAM_MEAN, tiling.SAM_STD)
+        if self.spec.image.get("resample", "pil") == "pil":
+            resized = tiling.resize_pil(tiling.to_uint8(frame), (size, size))
+        else:
+            resized = tiling.resize(frame, (size, size))
+        return tiling.normalize(resized, tiling.SAM_MEAN, tiling.SAM_STD)
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(T, 3, S, S) -> (T, tokens_per_tile, D): vision tower, pixel shuffle, mlp1."""

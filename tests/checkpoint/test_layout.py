@@ -115,3 +115,34 @@ def test_saved_auto_map_names_the_authors_module(tmp_path, tiny_model):
     a = json.loads((tmp_path / "a" / "config.json").read_text())["auto_map"]["AutoModel"]
     b = json.loads((tmp_path / "b" / "config.json").read_text())["auto_map"]["AutoModel"]
     assert a == "modeling_earthmind_chat.Sa2VAChatModel" and b == "modeling_sa2va_chat.Sa2VAChatModel"
+
+
+def _set_tie(path, tie):
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["llm_config"]["tie_word_embeddings"] = tie
+    (path / "config.json").write_text(json.dumps(cfg))
+
+
+def test_tied_embeddings_follow_config_json(tiny_model, tmp_path):
+    save(tiny_model, tmp_path)  # tiny is tied: no lm_head stored
+    assert "language_model.lm_head.weight" not in load_file(str(tmp_path / "model.safetensors"))
+    back, _ = load(tmp_path)
+    lm = back.language_model
+    assert lm.lm_head.weight.data_ptr() == lm.get_input_embeddings().weight.data_ptr()
+    # config says untied but the file has no lm_head: refused by name, never left random
+    _set_tie(tmp_path, False)
+    with pytest.raises(CheckpointError, match=r"missing tensor\(s\): language_model\.lm_head\.weight"):
+        load(tmp_path)
+    # untied with its own lm_head: loaded as stored, not tied
+    state = load_file(str(tmp_path / "model.safetensors"))
+    head = torch.randn_like(state["language_model.model.embed_tokens.weight"])
+    state["language_model.lm_head.weight"] = head
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    back, _ = load(tmp_path)
+    assert torch.equal(back.language_model.lm_head.weight, head)
+    assert not torch.equal(back.language_model.lm_head.weight, back.language_model.get_input_embeddings().weight)
+
+
+def test_release_specs_build_untied():
+    for name in ("earthmind-4b", "earthmind-4b-multi", "sa2va-4b"):
+        assert load_spec(name).language_model["args"]["tie_word_embeddings"] is False
