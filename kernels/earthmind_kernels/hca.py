@@ -39,9 +39,16 @@ def _upcast(x: torch.Tensor) -> bool:
     return interpreting() and x.dtype in (torch.bfloat16, torch.float16)
 
 
+def _prec(x: torch.Tensor) -> str:
+    """fp32 tokens get IEEE fp32 dots: Triton's default for fp32 is tf32 (about 3e-4 relative),
+    which the entropy's 1/tau = 10 amplifies past the fp32 tolerance. Half-precision dots are
+    exact products with fp32 sums either way."""
+    return "ieee" if x.dtype == torch.float32 else "tf32"
+
+
 @triton.jit
 def _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr,
-               UPCAST: tl.constexpr):
+               UPCAST: tl.constexpr, PREC: tl.constexpr):
     acc = tl.zeros((BM, BN), dtype=tl.float32)
     for d0 in range(0, D, BD):
         dd = d0 + tl.arange(0, BD)
@@ -50,13 +57,13 @@ def _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM: tl.constexpr, BN:
         b = tl.load(xb + cols[:, None] * stride_n + dd[None, :], mask=(cols[:, None] < N) & dm[None, :], other=0.0)
         if UPCAST:
             a, b = a.to(tl.float32), b.to(tl.float32)
-        acc += tl.dot(a, tl.trans(b))
+        acc += tl.dot(a, tl.trans(b), input_precision=PREC)
     return acc * inv_tau
 
 
 @triton.jit
 def _entropy_fwd(X, H, LSE, M, N, D, stride_b, stride_n, inv_tau,
-                 BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr):
+                 BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr, PREC: tl.constexpr):
     b = tl.program_id(0)
     rows = tl.program_id(1) * BM + tl.arange(0, BM)
     xb = X + b * stride_b
@@ -65,7 +72,7 @@ def _entropy_fwd(X, H, LSE, M, N, D, stride_b, stride_n, inv_tau,
     u = tl.zeros((BM,), dtype=tl.float32)
     for j0 in range(0, N, BN):
         cols = j0 + tl.arange(0, BN)
-        s = _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM, BN, BD, UPCAST)
+        s = _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM, BN, BD, UPCAST, PREC)
         s = tl.where(cols[None, :] < N, s, float("-inf"))
         new = tl.maximum(mx, tl.max(s, axis=1))
         scale = tl.exp(mx - new)
@@ -83,7 +90,7 @@ def _entropy_fwd(X, H, LSE, M, N, D, stride_b, stride_n, inv_tau,
 
 @triton.jit
 def _entropy_grad(X, GH, LSE, M, G, r0, r_end, N, D, stride_b, stride_n, g_sb, g_sr, inv_tau,
-                  BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr):
+                  BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr, PREC: tl.constexpr):
     """One (BM x BN) block of dS/tau for rows r0.. of one batch row: S computed once per block."""
     b = tl.program_id(0)
     rows = r0 + tl.program_id(1) * BM + tl.arange(0, BM)
@@ -97,7 +104,7 @@ def _entropy_grad(X, GH, LSE, M, G, r0, r_end, N, D, stride_b, stride_n, g_sb, g
     gh_j = tl.load(GH + b * N + cols, mask=cm, other=0.0)
     lse_j = tl.load(LSE + b * N + cols, mask=cm, other=0.0)
     m_j = tl.load(M + b * N + cols, mask=cm, other=0.0)
-    s = _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM, BN, BD, UPCAST)
+    s = _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM, BN, BD, UPCAST, PREC)
     valid = rm[:, None] & cm[None, :]
     d = -gh_i[:, None] * tl.exp(s - lse_i[:, None]) * (s - m_i[:, None]) \
         - gh_j[None, :] * tl.exp(s - lse_j[None, :]) * (s - m_j[None, :])
@@ -122,7 +129,7 @@ class FlashSelfEntropy(torch.autograd.Function):
         lse, m = torch.empty_like(h), torch.empty_like(h)
         bd = min(BD, pow2(D))
         _entropy_fwd[(B, triton.cdiv(N, BM))](x, h, lse, m, N, D, x.stride(0), x.stride(1), 1.0 / tau,
-                                               BM=BM, BN=BN, BD=bd, UPCAST=_upcast(x))
+                                               BM=BM, BN=BN, BD=bd, UPCAST=_upcast(x), PREC=_prec(x))
         ctx.save_for_backward(x, lse, m)
         ctx.tau = tau
         return h
@@ -143,7 +150,7 @@ class FlashSelfEntropy(torch.autograd.Function):
             g = torch.empty(B, r1 - r0, N, device=x.device, dtype=x.dtype)
             _entropy_grad[(B, triton.cdiv(r1 - r0, BM), triton.cdiv(N, BN))](
                 x, gh, lse, m, g, r0, r1, N, D, x.stride(0), x.stride(1), g.stride(0), g.stride(1),
-                1.0 / ctx.tau, BM=BM, BN=BN, BD=bd, UPCAST=_upcast(x))
+                1.0 / ctx.tau, BM=BM, BN=BN, BD=bd, UPCAST=_upcast(x), PREC=_prec(x))
             part = torch.bmm(g, x)
             if dx is None:
                 return part, None
@@ -153,7 +160,8 @@ class FlashSelfEntropy(torch.autograd.Function):
 
 @triton.jit
 def _relevance_fwd(X, T, TM, BETA, ARG, N, T_len, D, x_sb, x_sn, t_sb, t_sn, inv_tau,
-                   BM: tl.constexpr, BT: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr):
+                   BM: tl.constexpr, BT: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr,
+                   PREC: tl.constexpr):
     b = tl.program_id(0)
     rows = tl.program_id(1) * BM + tl.arange(0, BM)
     best = tl.full((BM,), float("-inf"), dtype=tl.float32)
@@ -169,7 +177,7 @@ def _relevance_fwd(X, T, TM, BETA, ARG, N, T_len, D, x_sb, x_sn, t_sb, t_sn, inv
             t = tl.load(T + b * t_sb + cols[:, None] * t_sn + dd[None, :], mask=cm[:, None] & dm[None, :], other=0.0)
             if UPCAST:
                 a, t = a.to(tl.float32), t.to(tl.float32)
-            acc += tl.dot(a, tl.trans(t))
+            acc += tl.dot(a, tl.trans(t), input_precision=PREC)
         ok = tl.load(TM + b * T_len + cols, mask=cm, other=0)
         acc = tl.where(cm[None, :] & (ok[None, :] != 0), acc, float("-inf"))
         blk_max = tl.max(acc, axis=1)
@@ -195,7 +203,8 @@ class TextRelevance(torch.autograd.Function):
         arg = torch.empty(B, N, device=x.device, dtype=torch.int32)
         bd = min(BD, pow2(D))
         _relevance_fwd[(B, triton.cdiv(N, BM))](x, t, tmask, beta, arg, N, T_len, D, x.stride(0), x.stride(1),
-                                                 t.stride(0), t.stride(1), 1.0 / text_tau, BM=BM, BT=16, BD=bd, UPCAST=_upcast(x))
+                                                 t.stride(0), t.stride(1), 1.0 / text_tau, BM=BM, BT=16, BD=bd, UPCAST=_upcast(x),
+                                                 PREC=_prec(x))
         ctx.save_for_backward(x, t, arg)
         ctx.text_tau = text_tau
         return beta
