@@ -3,7 +3,8 @@
 These are the formulas of ``shared/reference/earthmind.md`` written once, in float32
 internally, and used (a) when the ``earthmind-kernels`` package is absent or not applicable,
 (b) as the ground truth the Triton kernels are tested against. Shapes: ``sar``/``opt`` are
-(B, N, D), the paired token sets; ``text`` is (B, T, D) question-token embeddings.
+(B, N, D), the paired token sets (N = tiles x tokens per tile); ``text`` is (B, T, D), the
+embeddings of the prompt tokens after the image. HCA's entropy runs inside each tile (``tile``).
 
 Memory: nothing here builds (B, 2, N, D) stacks, and :func:`self_entropy` never holds more
 than a (B, chunk, N) block of the N x N self-similarity (forward or backward), so HCA's peak
