@@ -183,7 +183,7 @@ class EarthMindModel(nn.Module):
         return self.text_hidden_fcs(hidden.to(w.dtype))
 
     def decode_masks(self, sam_images: torch.Tensor, prompts: Sequence[torch.Tensor],
-                     sizes: Sequence[tuple[int, int]], gate_no_object: bool = True) -> list[torch.Tensor]:
+                     sizes: Sequence[tuple[int, int]], gate_no_object: bool = False) -> list[torch.Tensor]:
         """SAM2 inputs (B, 3, S, S), prompts[b] (K_b, prompt_dim), sizes[b] (H, W) -> [(K_b, H, W) logits].
 
         Each image goes through SAM2's image encoder once however many prompts it has; K_b = 0 -> empty."""
