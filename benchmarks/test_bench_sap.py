@@ -1,21 +1,20 @@
-"""SAP loss (forward + backward): [SEG]-row q/k path vs the last layer's full eager attention
-(the ``output_attentions`` route; the real original keeps that L x L map for EVERY layer, so the
-memory ratio here is a lower bound). Providers: triton, reference, compile, original."""
+"""SAP loss: [SEG]-row q/k path vs the last layer's full eager attention (the
+``output_attentions`` route; the real original keeps that L x L map for EVERY layer, so the
+memory ratio here is a lower bound), forward / backward / forward+backward.
+Target (CUDA, 4,096 tokens): >= 10x less peak memory than the eager route."""
 import pytest
 import torch
+from benchcore import CUDA, DEVICE, DTYPE, MODES, PROVIDERS, mode_fn, provider_fn
 
 from earthmind_sdk.model.fusion import sap
 
-CUDA = torch.cuda.is_available()
-DEVICE = "cuda" if CUDA else "cpu"
-DTYPE = torch.bfloat16 if CUDA else torch.float32
 #: (batch, seq len, heads, kv heads, head dim, image tokens, [SEG] rows per sample)
 CASES = [(1, 4096, 16, 2, 128, 3328, 1), (2, 4096, 16, 2, 128, 3328, 2)] if CUDA else [(1, 1024, 8, 2, 64, 512, 1)]
 
 
 def _inputs(B, L, H, Hkv, hd, C, R):
-    q_all = torch.randn(B, H, L, hd, device=DEVICE, dtype=DTYPE, requires_grad=True)
-    k = torch.randn(B, Hkv, L, hd, device=DEVICE, dtype=DTYPE, requires_grad=True)
+    q_all = torch.randn(B, H, L, hd, device=DEVICE, dtype=DTYPE)
+    k = torch.randn(B, Hkv, L, hd, device=DEVICE, dtype=DTYPE)
     sb = torch.arange(B, device=DEVICE).repeat_interleave(R)
     sp = torch.tensor([L - 1 - 3 * i for i in range(R)] * B, device=DEVICE)
     img = torch.arange(8, 8 + C, device=DEVICE).expand(B, C)
@@ -32,39 +31,20 @@ def _eager_rows(q_all, k, H, Hkv):
     return torch.softmax(s.masked_fill(~causal, float("-inf")), dim=-1, dtype=torch.float32)
 
 
-def _fn(provider, q_all, k, sb, sp, img, t, H, Hkv):
-    def rows_q():
-        return q_all[sb, :, sp]  # (R, H, hd)
-
+def _forward(provider, q_all, k, sb, sp, img, t, H, Hkv):
     if provider == "original":
-        def f():
-            loss = sap.sap_loss_from_attentions(_eager_rows(q_all, k, H, Hkv), sb, sp, img, t)
-            loss.backward()
-    elif provider == "triton":
-        from earthmind_kernels import sap_loss
-
-        def f():
-            sap_loss(rows_q(), k, sb, sp, img, t).backward()
-    elif provider == "compile":
-        g = torch.compile(sap.sap_loss)
-
-        def f():
-            g(rows_q(), k, sb, sp, img, t).backward()
-    else:
-        def f():
-            sap.sap_loss(rows_q(), k, sb, sp, img, t).backward()
-
-    def run():
-        q_all.grad = k.grad = None
-        f()
-    return run
+        return lambda: sap.sap_loss_from_attentions(_eager_rows(q_all, k, H, Hkv), sb, sp, img, t)
+    f = provider_fn(provider, sap.sap_loss, None, "sap_loss")
+    return lambda: f(q_all[sb, :, sp], k, sb, sp, img, t)  # the [SEG] rows' queries only
 
 
-@pytest.mark.parametrize("provider", ["triton", "reference", "compile", "original"])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("case", CASES, ids=[f"B{c[0]}-L{c[1]}-H{c[2]}-C{c[5]}-R{c[6]}" for c in CASES])
-def test_sap(case, provider, record, skip_unavailable):
-    skip_unavailable(provider)
+def test_sap(case, provider, mode, record):
+    provider_fn(provider, None, None, "sap_loss")  # skip early
     B, L, H, Hkv, hd, C, R = case
-    inputs = _inputs(*case)
-    floor = inputs[1].numel() * inputs[1].element_size() * 2  # read k, write dk
-    record("sap", provider, f"B{B}-L{L}-H{H}-C{C}-R{R}", floor, _fn(provider, *inputs, H, Hkv), measure_peak=True)
+    q_all, k, *rest = _inputs(*case)
+    floor = k.numel() * k.element_size() * (1 if mode == "forward" else 2)  # read k (, write dk)
+    fn = mode_fn(mode, _forward(provider, q_all, k, *rest, H, Hkv), [q_all, k])
+    record("sap", provider, f"B{B}-L{L}-H{H}-C{C}-R{R}", floor, fn, mode=mode)

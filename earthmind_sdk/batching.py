@@ -23,11 +23,28 @@ IGNORE_INDEX = -100
 
 @dataclass
 class Encoded:
-    """One sample after the vision side."""
+    """One sample after the vision side. ``embeds`` is a
+    :class:`~earthmind_sdk.model.fusion.modules.DeferredTokens` when the fusion writes its tokens
+    straight into the language model's input buffer (MMA); ``fusion`` is then known once
+    :meth:`EarthMindModel.embed` has run."""
 
-    embeds: torch.Tensor               # (n_tokens, D) image (+ region) embeddings, in order
-    fusion: FusionOutput | None
+    embeds: Any                        # (n_tokens, D) image (+ region) embeddings in order, or DeferredTokens
+    fused: FusionOutput | None
     images: dict[str, SensorImage]
+
+    @property
+    def fusion(self) -> FusionOutput | None:
+        from .model.fusion.modules import DeferredTokens
+
+        return self.embeds.output if isinstance(self.embeds, DeferredTokens) else self.fused
+
+    def materialize(self) -> None:
+        """Build deferred tokens now (for readers of the tokens before the LLM buffer exists)."""
+        from .model.fusion.modules import DeferredTokens
+
+        if isinstance(self.embeds, DeferredTokens):
+            self.fused = self.embeds.materialize()
+            self.embeds = self.fused.tokens[0]
 
 
 @dataclass
@@ -35,7 +52,7 @@ class Batch:
     input_ids: torch.Tensor            # (B, L) left-padded
     attention_mask: torch.Tensor       # (B, L)
     position_ids: torch.Tensor         # (B, L)
-    image_embeds: list[torch.Tensor]   # per sample (n_i, D)
+    image_embeds: list[Any]            # per sample (n_i, D), or DeferredTokens (see Encoded)
     encoded: list[Encoded]
     texts: list[str]
     labels: torch.Tensor | None = None  # (B, L), IGNORE_INDEX outside answers
@@ -183,24 +200,72 @@ class BatchBuilder:
                     f"sample #{i}: sensors give different token counts "
                     f"({', '.join(f'{t.sensor}={t.tokens.shape[1]}' for t in sets)}); a pair must share one grid"
                 )
+            fusion = self.model.fusion
+            if getattr(fusion, "can_write_into", lambda: False)():  # tokens go straight into inputs_embeds
+                from .model.fusion.modules import DeferredTokens
+
+                out.append(Encoded(DeferredTokens(fusion, sets), None, images))
+                continue
             text = texts[i] if texts is not None else None
             fused = self.model.fuse(sets, text_embeds=None if text is None else text[None])
             out.append(Encoded(fused.tokens[0], fused, images))
         return out
 
-    def question_embeds(self, samples: Sequence[Sample]) -> list[torch.Tensor | None]:
-        """Question-token embeddings for text-guided fusion (HCA); None where not needed."""
+    def whole_image_span(self, enc: Encoded) -> tuple[int, int]:
+        """Where the whole-image tile (the only tile, or the thumbnail) of the primary sensor sits
+        in a sample's image tokens; region prompts take their tokens there."""
+        from .model.fusion.tiles import whole_image_span
+
+        c = self.model.tokens_per_tile
+        n_out = int(enc.embeds.shape[0])
+        if enc.fusion is None:
+            return n_out - c, n_out
+        n_in = int(next(iter(enc.fusion.sensor_weights.values())).shape[1])
+        try:
+            return whole_image_span(n_out, n_in, c, len(enc.images))
+        except ValueError as exc:
+            raise EarthMindError(f"region prompts: {exc}") from None
+
+    def question_embeds(self, samples: Sequence[Sample], questions: Sequence[str] | None = None,
+                        region_counts: Sequence[Sequence[int]] | None = None) -> list[torch.Tensor | None]:
+        """The text a text-guided fusion (HCA) compares image tokens with; None where not needed.
+
+        As the authors' v2 code: the embeddings of every prompt token after the last ``</img>``,
+        i.e. the question (and any region prompt or later turns) plus the template's closing
+        tokens (``<|end|>\n<|assistant|>\n``). Never empty, so an empty or missing question works.
+        ``questions``: the task-built questions (default: built here); ``region_counts``: <vp>
+        token counts per region (:meth:`region_counts`; required for samples with regions)."""
         if not getattr(self.model, "fusion_uses_text", False):
             return [None] * len(samples)
-        from .text.tokens import IMAGE_PLACEHOLDER
+        from .text.tokens import IMG_END
 
         emb = self.model.language_model.get_input_embeddings()
         out = []
-        for s in samples:
-            question = s.prompt.replace(IMAGE_PLACEHOLDER, "").strip() or s.prompt
-            out.append(emb(torch.tensor(self.tokenizer(question, add_special_tokens=False)["input_ids"],
-                                        device=self.device)))
+        for k, s in enumerate(samples):
+            question = questions[k] if questions is not None else self.question(s)
+            counts = region_counts[k] if region_counts is not None else []
+            if s.regions and len(counts) != len(s.regions):
+                raise EarthMindError(f"sample {s.id or f'#{k}'}: question_embeds needs the <vp> token count of "
+                                     f"each of its {len(s.regions)} regions (region_counts)")
+            text = self.prompts.build(question=question, n_image_tokens=1, history=s.history,
+                                      region_token_counts=counts)
+            after = text[text.rindex(IMG_END) + len(IMG_END):]
+            ids = self.tokenizer(after, add_special_tokens=False)["input_ids"]
+            out.append(emb(torch.tensor(ids, dtype=torch.long, device=self.device)))
         return out
+
+    def question(self, sample: Sample) -> str:
+        """The task's question text for a sample (an absent prompt counts as empty)."""
+        return self.task(sample).build_prompt(sample.prompt or "", **sample.task_args)
+
+    def region_counts(self, sample: Sample, images: dict[str, SensorImage]) -> list[int]:
+        """<vp> token count of each region of a sample (its mask on the token grid of the image)."""
+        if not sample.regions:
+            return []
+        from .model.regions import grid_mask, region_mask
+
+        size = tuple(next(iter(images.values())).frames.shape[-2:])
+        return [int(grid_mask(region_mask(r, size), self.model.token_grid).sum()) for r in sample.regions]
 
     # -- text side -------------------------------------------------------------------------
     def task(self, sample: Sample):
@@ -210,16 +275,21 @@ class BatchBuilder:
         """The padded batch; with ``answers``, answer tokens (+ stop word) are appended and labelled."""
         samples = list(samples)
         prepared = [self.prepare(s, i) for i, s in enumerate(samples)]
-        encoded = self.encode(prepared, self.question_embeds(samples))
+        questions = [self.question(s) for s in samples]
+        counts = [self.region_counts(s, p) for s, p in zip(samples, prepared)]
+        encoded = self.encode(prepared, self.question_embeds(samples, questions, counts))
         texts, seqs, label_seqs = [], [], []
         for k, (sample, enc) in enumerate(zip(samples, encoded)):
             region_tokens = []
             if sample.regions:
+                enc.materialize()  # region prompts read the fused tokens
                 image = next(iter(enc.images.values()))
+                start, stop = self.whole_image_span(enc)
                 region_tokens = self.model.region_embeds(
-                    enc.embeds, self.model.token_grid, sample.regions, image_size=tuple(image.frames.shape[-2:]))
+                    enc.embeds[start:stop], self.model.token_grid, sample.regions,
+                    image_size=tuple(image.frames.shape[-2:]))
             text = self.prompts.build(
-                question=self.task(sample).build_prompt(sample.prompt, **sample.task_args),
+                question=questions[k],
                 n_image_tokens=enc.embeds.shape[0],
                 history=sample.history,
                 region_token_counts=[r.shape[0] for r in region_tokens],

@@ -1,4 +1,4 @@
-"""The ``earthmind`` command: plugins, run, infer.
+"""The ``earthmind`` command: plugins, run, infer, inspect.
 
 Imports stay lazy so that ``earthmind plugins`` and ``--help`` never import torch.
 """
@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .inference.map_job import add_map_parser
 
     add_map_parser(sub)
+
+    from .checkpoint.inspection import add_parser as add_inspect
+
+    add_inspect(sub)
     return parser
 
 

@@ -2,8 +2,8 @@
 
 A directory holds ``config.json`` (``model_type: "sa2va_chat"``) and safetensors weights
 (``model.safetensors`` or shards + ``model.safetensors.index.json``; ``pytorch_model*.bin`` is
-read too). Tensor names are the graph's state-dict keys, except that a fusion's
-``local_query`` is stored top-level (as in EarthMind v1) and a tied ``lm_head`` is not stored.
+read too). Tensor names are the published ones (see :mod:`.layout`: the graph's state-dict
+keys except the top-level ``local_query`` and SAM2's ``g_weight``); a tied ``lm_head`` is not stored.
 
     model, info = load(path, dtype=torch.bfloat16, device="cuda")
     save(model, path, max_shard_size="5GB", tokenizer=tok)
@@ -16,16 +16,15 @@ from typing import Any, Optional
 
 from ..errors import CheckpointError
 
-__all__ = ["load", "save", "LoadInfo"]
+__all__ = ["load", "save", "LoadInfo", "read_config"]
 
-#: model state-dict key <-> checkpoint tensor name, where they differ
-_TO_CKPT = {"fusion.local_query": "local_query"}
-_FROM_CKPT = {v: k for k, v in _TO_CKPT.items()}
 _LIST = 20
 
 
 class LoadInfo(dict):
-    """What :func:`load` did: ``spec``, ``files``, ``dtype``, ``notes`` (defaults it chose), ``skipped``."""
+    """What :func:`load` did: ``spec``, ``files``, ``dtype``, ``notes`` (defaults it chose), ``skipped``,
+    ``variant`` and ``variant_reason`` (which model the folder holds and why), ``mapped`` (stored
+    tensor name -> graph key, where they differ)."""
 
 
 def _tied_head(model) -> Optional[str]:
@@ -39,7 +38,9 @@ def _tied_head(model) -> Optional[str]:
 def _expected(model) -> dict[str, Any]:
     state = model.state_dict(keep_vars=True)
     tied = _tied_head(model)
-    return {_TO_CKPT.get(k, k): v for k, v in state.items() if k != tied}
+    from .layout import checkpoint_name
+
+    return {checkpoint_name(k): v for k, v in state.items() if k != tied}
 
 
 def _listing(names: list[str]) -> str:
@@ -47,21 +48,9 @@ def _listing(names: list[str]) -> str:
     return shown + (f", ... ({len(names) - _LIST} more)" if len(names) > _LIST else "")
 
 
-def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] = None,
-         allow_nonfinite: bool = False):
-    """Read an HF-format EarthMind / Sa2VA directory -> (EarthMindModel, LoadInfo).
-
-    ``dtype`` None keeps the stored precision (config ``torch_dtype``); ``spec`` overrides
-    top-level spec keys derived from config.json (e.g. a smaller decoder). Missing or unexpected
-    tensors, shape mismatches, missing shards, corrupt files, integer data for float parameters,
-    NaN/Inf weights (unless ``allow_nonfinite``) and unsupported architectures raise
-    :class:`~earthmind_sdk.errors.CheckpointError` naming them."""
-    import torch
-
-    from ..model.graph import EarthMindModel
-    from ..model.spec import validate_spec
-    from . import files as wf
-    from .config import spec_from_config
+def read_config(path: Path) -> dict[str, Any]:
+    """config.json of a checkpoint directory, parsed and checked (CheckpointError naming the file)."""
+    from .config import check_config
 
     path = Path(path)
     if not path.is_dir():
@@ -73,12 +62,46 @@ def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] =
         cfg = json.loads(cfg_file.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{cfg_file}: invalid JSON ({exc})") from None
-    from .config import check_config
-
     check_config(cfg, path)
+    return cfg
+
+
+def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] = None,
+         variant: Optional[str] = None, allow_nonfinite: bool = False):
+    """Read an HF-format EarthMind / Sa2VA directory -> (EarthMindModel, LoadInfo).
+
+    ``dtype`` None keeps the stored precision (config ``torch_dtype``); ``spec`` overrides
+    top-level spec keys derived from config.json (e.g. a smaller decoder). ``variant``
+    (``"v1"``, ``"v2"``, ``"sa2va"``) overrides which model a published-layout folder is taken
+    for; by default it is decided from the folder's contents (:func:`.layout.decide`). Missing or
+    unexpected tensors, shape mismatches, missing shards, corrupt files, integer data for float
+    parameters, NaN/Inf weights (unless ``allow_nonfinite``) and unsupported architectures raise
+    :class:`~earthmind_sdk.errors.CheckpointError` naming them."""
+    import torch
+
+    from ..model.graph import EarthMindModel
+    from ..model.spec import validate_spec
+    from . import files as wf
+    from .config import spec_from_config
+    from .layout import decide, model_key, stored_names
+
+    path = Path(path)
+    cfg = read_config(path)
+    cfg_file = path / "config.json"
     files = wf.weight_files(path)
-    shapes = wf.shapes(path, files)
-    spec_dict, notes = spec_from_config(cfg, shapes, path, spec)
+    stored = wf.shapes(path, files)
+    names = stored_names(stored)  # stored name -> published name
+    shapes = {names[k]: v for k, v in stored.items()}
+    overrides, notes, decision = dict(spec or {}), [], None
+    if not cfg.get("earthmind"):
+        decision = decide(cfg, shapes, variant)
+        notes.append(f"{decision.variant}: {decision.reason}")
+        overrides = {**decision.spec_keys(), **overrides}
+    elif variant is not None:
+        raise CheckpointError(f"checkpoint {path}: config.json names its sensors and fusion itself "
+                              f"(earthmind block); variant={variant!r} does not apply")
+    spec_dict, more = spec_from_config(cfg, shapes, path, overrides)
+    notes += more
     model_spec = validate_spec(spec_dict, where=str(cfg_file))
     if dtype is None:
         dtype = getattr(torch, str(cfg.get("torch_dtype") or "float32"), torch.float32)
@@ -105,18 +128,20 @@ def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] =
                          "spec={'decoder': {'name': 'sam2', 'args': {...}}} to load()")
         raise CheckpointError(f"checkpoint {path} does not match the model its config.json describes: "
                               + "; ".join(parts))
-    where = {k: f for f, keys in files.items() for k in keys}
+    where = {names[k]: f for f, keys in files.items() for k in keys}
     for key, target in expected.items():
         if tuple(target.shape) != tuple(shapes[key]):
             raise CheckpointError(f"checkpoint {path / where.get(key, '?')}: tensor {key!r} has shape "
                                   f"{tuple(shapes[key])} but the model built from config.json expects {tuple(target.shape)}")
     with torch.no_grad():
-        for fname, key, tensor in wf.checked_tensors(path, files, expected, skip=skipped,
+        for fname, key, tensor in wf.checked_tensors(path, files, expected, skip=skipped, names=names,
                                                      allow_nonfinite=allow_nonfinite):
             expected[key].copy_(tensor)
     model.eval()
+    mapped = {k: model_key(v) for k, v in names.items() if model_key(v) != k}
     info = LoadInfo(spec=model_spec, files=sorted(files), dtype=dtype, notes=notes, skipped=skipped,
-                    config=cfg)
+                    config=cfg, mapped=mapped, variant=decision.variant if decision else "sdk",
+                    variant_reason=decision.reason if decision else "config.json has an earthmind block")
     return model, info
 
 

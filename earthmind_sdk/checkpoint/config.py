@@ -5,9 +5,8 @@ sensors, fusion or the SAM2 size; we store those in an extra ``earthmind`` block
 when it is absent, default as the authors' code behaves:
 
 * SAM2: Hiera-L (``sam2_hiera_l``) when the weights hold ``grounding_encoder.*``, else none.
-* fusion: a top-level ``local_query`` tensor marks EarthMind v1 -> ``mma`` with
-  ``reweight: false`` (the released inference concatenates SAR and optical tokens); a directory
-  whose name contains "multi" (EarthMind4B_multi, v2) -> ``hca``; otherwise no fusion, optical only.
+* sensors and fusion: decided from the folder's contents by :func:`.layout.decide` (never
+  from its name) and passed in as overrides by :func:`~earthmind_sdk.checkpoint.load`.
 * tiling: 448 px tiles, 1..12 tiles, thumbnail (the released generation code hard-codes these,
   whatever config.json says).
 """
@@ -62,8 +61,11 @@ def config_from_model(model) -> dict[str, Any]:
         em["encoder"] = copy.deepcopy(spec.encoder)
     if spec.projector["name"] != "mlp1" or spec.projector["args"]:
         em["projector"] = copy.deepcopy(spec.projector)
+    from .layout import auto_map
+
     return {
         "architectures": [ARCHITECTURE],
+        "auto_map": auto_map(spec.fusion),
         "model_type": MODEL_TYPE,
         "downsample_ratio": img["downsample_ratio"],
         "dynamic_image_size": True,
@@ -167,16 +169,8 @@ def spec_from_config(cfg: dict[str, Any], shapes: dict[str, tuple[int, ...]], pa
         notes.append("decoder: SAM2 Hiera-L (sam2_hiera_l), the released models' decoder")
     else:
         decoder = None
-    if "fusion" in em:
-        fusion = copy.deepcopy(em["fusion"])
-    elif "local_query" in keys:
-        fusion = {"name": "mma", "args": {"reweight": False, "num_queries": int(shapes["local_query"][0])}}
-        notes.append("fusion: mma with reweight=false (EarthMind v1: local_query present, inference concatenates)")
-    elif "multi" in path.name.lower():
-        fusion = {"name": "hca", "args": {}}
-        notes.append("fusion: hca (EarthMind v2 multi-sensor checkpoint, by directory name)")
-    else:
-        fusion = None
+    # without our block, sensors and fusion come from the folder's contents (layout.decide, in load)
+    fusion = copy.deepcopy(em["fusion"]) if "fusion" in em else None
     sensors = em.get("sensors") or (["sar", "optical"] if fusion else ["optical"])
     spec = {
         "name": em.get("spec_name", path.name),

@@ -167,11 +167,14 @@ def check_safetensors(file: Path) -> dict[str, Any]:
 
 
 def checked_tensors(path: Path, files: dict[str, list[str]], expected: dict[str, torch.Tensor], *,
-                    skip: "set[str] | list[str]" = (), allow_nonfinite: bool = False,
+                    skip: "set[str] | list[str]" = (), names: "dict[str, str] | None" = None,
+                    allow_nonfinite: bool = False,
                     device: str = "cpu") -> Iterator[tuple[str, str, torch.Tensor]]:
-    """:func:`iter_tensors`, checking each tensor as it is read (no second pass): integer or
-    boolean data for a floating-point parameter, and NaN/Inf unless ``allow_nonfinite``."""
+    """:func:`iter_tensors` under the model's names (``names``: stored -> model name), checking each
+    tensor as it is read (no second pass): integer or boolean data for a floating-point
+    parameter, and NaN/Inf unless ``allow_nonfinite``."""
     for fname, key, tensor in iter_tensors(path, files, device=device):
+        key = names.get(key, key) if names else key
         if key in skip:
             continue
         target = expected.get(key)

@@ -4,8 +4,11 @@ The module is the graph's ``grounding_encoder``; its ``sam2_model`` is the packa
 the released ``grounding_encoder.sam2_model.*`` tensors load with no renaming. Decoding follows
 the authors' image path: encode the image once, add ``no_mem_embed`` to the top feature map,
 feed a padding point plus the ``[SEG]`` embedding as sparse prompts, let the decoder pick the
-best of its multimask outputs by predicted IoU (suppressed to -1024 when it predicts no object),
-and resize the 1/4-resolution logits bilinearly to the input size.
+best of its multimask outputs by predicted IoU, and resize the 1/4-resolution logits bilinearly
+to SAM2's input size and then to the input size (two steps, as their video predictor and
+``predict_forward`` do). Their released SAM2 does not suppress masks when it predicts "no
+object" (that ``torch.where`` is commented out in their ``SAM2Base``), so neither do we by
+default; ``gate_no_object=True`` sets such masks to -1024 (SAM2's own behaviour).
 """
 from __future__ import annotations
 
@@ -194,9 +197,9 @@ class SAM2Decoder(nn.Module):
         return {"top": top, "high": high}
 
     def masks(self, feats: dict[str, Any], index: torch.Tensor, prompts: torch.Tensor,
-              gate_no_object: bool = True) -> torch.Tensor:
-        """Low-resolution logits (K, h, w) for prompt k on image ``index[k]``. ``gate_no_object=False``
-        keeps the raw logits where SAM2 predicts "no object", so mask losses have gradients there."""
+              gate_no_object: bool = False) -> torch.Tensor:
+        """Low-resolution logits (K, h, w) for prompt k on image ``index[k]``. ``gate_no_object=True``
+        floors them at -1024 where SAM2 predicts "no object" (the released models do not)."""
         sam = self.sam2_model
         k = prompts.shape[0]
         top = feats["top"][index]
@@ -222,7 +225,7 @@ class SAM2Decoder(nn.Module):
         return logits
 
     def forward(self, images: torch.Tensor, prompts: Sequence[torch.Tensor],
-                sizes: Sequence[tuple[int, int]], gate_no_object: bool = True) -> list[torch.Tensor]:
+                sizes: Sequence[tuple[int, int]], gate_no_object: bool = False) -> list[torch.Tensor]:
         """images (B, 3, S, S) normalised; prompts[b] (K_b, prompt_dim); sizes[b] (H, W) -> [(K_b, H, W)]."""
         if len(prompts) != images.shape[0] or len(sizes) != images.shape[0]:
             raise ValueError(f"sam2 decoder: {images.shape[0]} images but {len(prompts)} prompt sets and "
@@ -237,10 +240,14 @@ class SAM2Decoder(nn.Module):
         feats = self.encode(images[todo])
         index = torch.cat([torch.full((prompts[b].shape[0],), i, dtype=torch.long) for i, b in enumerate(todo)])
         low = self.masks(feats, index.to(images.device), torch.cat([prompts[b] for b in todo]), gate_no_object)
+        side = (self.image_size, self.image_size)
+        full = low[:, None] if tuple(low.shape[-2:]) == side else \
+            F.interpolate(low[:, None], size=side, mode="bilinear", align_corners=False)
         start = 0
         for b in todo:
             n = prompts[b].shape[0]
-            out[b] = F.interpolate(low[start:start + n, None], size=tuple(int(s) for s in sizes[b]),
-                                   mode="bilinear", align_corners=False)[:, 0]
+            size = tuple(int(s) for s in sizes[b])
+            part = full[start:start + n]
+            out[b] = (part if size == side else F.interpolate(part, size=size, mode="bilinear", align_corners=False))[:, 0]
             start += n
         return out

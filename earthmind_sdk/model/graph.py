@@ -87,14 +87,22 @@ class EarthMindModel(nn.Module):
         """One frame (3, H, W) in [0, 1] -> normalised tiles (T, 3, S, S), InternVL dynamic tiling."""
         frame = tiling.check_frame(frames, "preprocess")
         img = self.spec.image
-        tiles = tiling.tile_image(frame, img["size"], img["min_tiles"], img["max_tiles"], img["use_thumbnail"])
+        args = (img["size"], img["min_tiles"], img["max_tiles"], img["use_thumbnail"])
+        if img.get("resample", "pil") == "pil":  # the authors' 8-bit PIL path (see model.tiling)
+            tiles = tiling.tile_image_pil(tiling.to_uint8(frame), *args)
+        else:
+            tiles = tiling.tile_image(frame, *args)
         return tiling.normalize(tiles)
 
     def preprocess_sam(self, frames: torch.Tensor) -> torch.Tensor:
         """One frame (3, H, W) in [0, 1] -> the SAM2 input (3, S, S): plain resize, bf16-rounded ImageNet stats."""
         frame = tiling.check_frame(frames, "preprocess_sam")
         size = self.sam_image_size
-        return tiling.normalize(tiling.resize(frame, (size, size)), tiling.SAM_MEAN, tiling.SAM_STD)
+        if self.spec.image.get("resample", "pil") == "pil":
+            resized = tiling.resize_pil(tiling.to_uint8(frame), (size, size))
+        else:
+            resized = tiling.resize(frame, (size, size))
+        return tiling.normalize(resized, tiling.SAM_MEAN, tiling.SAM_STD)
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(T, 3, S, S) -> (T, tokens_per_tile, D): vision tower, pixel shuffle, mlp1."""
@@ -129,8 +137,14 @@ class EarthMindModel(nn.Module):
         return _regions.region_embeds(image_tokens, tuple(grid), regions, tuple(image_size))
 
     # -- language side -----------------------------------------------------------------------
-    def embed(self, input_ids: torch.Tensor, image_embeds: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
-        """Token embeddings (B, L, D) with image embeddings placed at the <IMG_CONTEXT> positions."""
+    def embed(self, input_ids: torch.Tensor, image_embeds: Optional[Sequence[Any]] = None) -> torch.Tensor:
+        """Token embeddings (B, L, D) with image embeddings placed at the <IMG_CONTEXT> positions.
+
+        An entry of ``image_embeds`` is a sample's (n, D) tensor or a
+        :class:`~earthmind_sdk.model.fusion.modules.DeferredTokens`, whose fusion writes its tokens
+        straight into the buffer (MMA through ``mma_into``) instead of being copied in."""
+        from .fusion.modules import DeferredTokens
+
         emb = self.language_model.get_input_embeddings()(input_ids)
         is_img = input_ids == self.img_context_token_id
         image_embeds = list(image_embeds or [])
@@ -144,9 +158,15 @@ class EarthMindModel(nn.Module):
                                      f"but {given} image embeddings")
         if not any(counts):
             return emb
-        flat = torch.cat([e.reshape(-1, emb.shape[-1]) for e in image_embeds if e.shape[0] > 0]).to(emb.dtype)
         out = emb.clone()
-        out[is_img] = flat
+        for b, e in enumerate(image_embeds):
+            if counts[b] == 0:
+                continue
+            pos = is_img[b].nonzero()[:, 0]
+            if isinstance(e, DeferredTokens):
+                e.write(out, b, pos)
+            else:
+                out[b, pos] = e.reshape(-1, emb.shape[-1]).to(emb.dtype)
         return out
 
     def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
@@ -163,7 +183,7 @@ class EarthMindModel(nn.Module):
         return self.text_hidden_fcs(hidden.to(w.dtype))
 
     def decode_masks(self, sam_images: torch.Tensor, prompts: Sequence[torch.Tensor],
-                     sizes: Sequence[tuple[int, int]], gate_no_object: bool = True) -> list[torch.Tensor]:
+                     sizes: Sequence[tuple[int, int]], gate_no_object: bool = False) -> list[torch.Tensor]:
         """SAM2 inputs (B, 3, S, S), prompts[b] (K_b, prompt_dim), sizes[b] (H, W) -> [(K_b, H, W) logits].
 
         Each image goes through SAM2's image encoder once however many prompts it has; K_b = 0 -> empty."""

@@ -6,7 +6,8 @@ A spec is a YAML file or a dict::
     segment_sensor: optical         # the image SAM2 segments (default: the first sensor)
     template: phi3_chat             # chat template name (the tokenizer side uses it)
     image: {size: 448, patch: 14, downsample_ratio: 0.5, min_tiles: 1, max_tiles: 12,
-            use_thumbnail: true, ps_version: v2, select_layer: -1}
+            use_thumbnail: true, ps_version: v2, select_layer: -1,
+            resample: pil}              # pil: the authors' 8-bit PIL path; torch: float resize
     tokens: {img_context_token_id: 151667, seg_token_id: null}
     encoder: {name: internvit, args: {...}}
     projector: {name: mlp1, args: {}}
@@ -30,7 +31,8 @@ from ..errors import RecipeError, UnknownComponentError
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 IMAGE_DEFAULTS: dict[str, Any] = dict(size=448, patch=14, downsample_ratio=0.5, min_tiles=1, max_tiles=12,
-                                      use_thumbnail=True, ps_version="v2", select_layer=-1)
+                                      use_thumbnail=True, ps_version="v2", select_layer=-1, resample="pil")
+RESAMPLE = ("pil", "torch")
 TOKEN_DEFAULTS: dict[str, Any] = dict(img_context_token_id=151667, seg_token_id=None)
 _TOP = ("sensors", "segment_sensor", "template", "image", "tokens", "encoder", "projector", "fusion",
         "language_model", "decoder", "name")
@@ -166,6 +168,8 @@ def validate_spec(raw: Any, where: str = "model spec") -> ModelSpec:
             raise RecipeError(f"{where}: image.{k}: expected a positive integer, got {img[k]!r}")
     if img["ps_version"] not in ("v1", "v2"):
         raise RecipeError(f"{where}: image.ps_version: expected 'v1' or 'v2', got {img['ps_version']!r}")
+    if img["resample"] not in RESAMPLE:
+        raise RecipeError(f"{where}: image.resample: expected one of {', '.join(RESAMPLE)}, got {img['resample']!r}")
     if img["min_tiles"] > img["max_tiles"]:
         raise RecipeError(f"{where}: image: min_tiles {img['min_tiles']} > max_tiles {img['max_tiles']}")
     if not isinstance(raw["tokens"]["img_context_token_id"], int):

@@ -5,7 +5,10 @@ the image tokens (``<img>`` + ``<IMG_CONTEXT>`` x n + ``</img>``, one block per 
 joined by "\\n") followed by the region prompt when there are regions
 ("\\nThere are N part regions in the picture: region1<vp>...</vp>, region2<vp>...</vp>.\\n").
 EarthMind-Bench writes ``"<image>" + question + "\\n" + options``. A question without
-``<image>`` gets the image first and a newline (InternVL's default ``"<image>\\n" + question``).
+``<image>`` gets the image where the authors' training data put it (their VQA and referring
+datasets build the first human turn as ``"<image>\\n" + question`` and strip it): the image
+first, a newline, then the stripped question (the image alone for an empty question). Their
+demo code (``predict_forward``) instead places no image at all when ``<image>`` is missing.
 The image sits in the first turn only; earlier turns are closed with the template's suffix and
 separator.
 """
@@ -49,7 +52,8 @@ def with_image(question: str, visual: str) -> str:
         raise EarthMindError(f"the question holds {n} '<image>' placeholders; one image set takes one: {question[:80]!r}")
     if n == 1:
         return question.replace(IMAGE_PLACEHOLDER, visual)
-    return f"{visual}\n{question}"
+    question = question.strip()
+    return f"{visual}\n{question}" if question else visual
 
 
 class PromptBuilder:

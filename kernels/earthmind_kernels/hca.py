@@ -3,12 +3,13 @@
 Three kernels, each beside the plain-torch reference in
 :mod:`earthmind_sdk.model.fusion.functional` (which they are tested against):
 
-1. ``_entropy_fwd`` / ``_entropy_bwd`` -- H_i, the entropy of row i of softmax(S), S = X^ X^T / tau,
+1. ``_entropy_fwd`` / ``_entropy_grad`` -- H_i, the entropy of row i of softmax(S), S = X^ X^T / tau,
    by an online ("flash") pass over key blocks keeping running max mx, l = sum e^(S - mx) and
    u = sum e^(S - mx) S:  lse = mx + log l,  m = u / l,  H = lse - m.
    Backward: dH_i/dS_ij = -P_ij (S_ij - m_i); S is symmetric, so
    dX^_i = (1/tau) sum_j [-gH_i P_ij (S_ij - m_i) - gH_j P_ji (S_ij - m_j)] x^_j with
-   P_ij = e^(S_ij - lse_i), P_ji = e^(S_ij - lse_j): recomputed per block from (lse, m).
+   P_ij = e^(S_ij - lse_i), P_ji = e^(S_ij - lse_j): ``_entropy_grad`` recomputes each S block
+   once from (lse, m), writes the bracket as a row slab, and a batched matmul applies it to X^.
 2. ``_relevance_fwd`` -- beta_i = max_j cos(x_i, t_j) / text_tau and its argmax (backward by
    gather in torch: only the argmax gets gradient).
 3. ``_mix_fwd`` / ``_mix_bwd`` -- alpha = rel_mix softmax_mod(beta) + (1 - rel_mix) softmax_mod(q),
@@ -38,9 +39,16 @@ def _upcast(x: torch.Tensor) -> bool:
     return interpreting() and x.dtype in (torch.bfloat16, torch.float16)
 
 
+def _prec(x: torch.Tensor) -> str:
+    """fp32 tokens get IEEE fp32 dots: Triton's default for fp32 is tf32 (about 3e-4 relative),
+    which the entropy's 1/tau = 10 amplifies past the fp32 tolerance. Half-precision dots are
+    exact products with fp32 sums either way."""
+    return "ieee" if x.dtype == torch.float32 else "tf32"
+
+
 @triton.jit
 def _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr,
-               UPCAST: tl.constexpr):
+               UPCAST: tl.constexpr, PREC: tl.constexpr):
     acc = tl.zeros((BM, BN), dtype=tl.float32)
     for d0 in range(0, D, BD):
         dd = d0 + tl.arange(0, BD)
@@ -49,13 +57,13 @@ def _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM: tl.constexpr, BN:
         b = tl.load(xb + cols[:, None] * stride_n + dd[None, :], mask=(cols[:, None] < N) & dm[None, :], other=0.0)
         if UPCAST:
             a, b = a.to(tl.float32), b.to(tl.float32)
-        acc += tl.dot(a, tl.trans(b))
+        acc += tl.dot(a, tl.trans(b), input_precision=PREC)
     return acc * inv_tau
 
 
 @triton.jit
 def _entropy_fwd(X, H, LSE, M, N, D, stride_b, stride_n, inv_tau,
-                 BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr):
+                 BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr, PREC: tl.constexpr):
     b = tl.program_id(0)
     rows = tl.program_id(1) * BM + tl.arange(0, BM)
     xb = X + b * stride_b
@@ -64,7 +72,7 @@ def _entropy_fwd(X, H, LSE, M, N, D, stride_b, stride_n, inv_tau,
     u = tl.zeros((BM,), dtype=tl.float32)
     for j0 in range(0, N, BN):
         cols = j0 + tl.arange(0, BN)
-        s = _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM, BN, BD, UPCAST)
+        s = _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM, BN, BD, UPCAST, PREC)
         s = tl.where(cols[None, :] < N, s, float("-inf"))
         new = tl.maximum(mx, tl.max(s, axis=1))
         scale = tl.exp(mx - new)
@@ -81,34 +89,33 @@ def _entropy_fwd(X, H, LSE, M, N, D, stride_b, stride_n, inv_tau,
 
 
 @triton.jit
-def _entropy_bwd(X, GH, LSE, M, DX, N, D, stride_b, stride_n, inv_tau,
-                 BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr):
+def _entropy_grad(X, GH, LSE, M, G, r0, r_end, N, D, stride_b, stride_n, g_sb, g_sr, inv_tau,
+                  BM: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr, PREC: tl.constexpr):
+    """One (BM x BN) block of dS/tau for rows r0.. of one batch row: S computed once per block."""
     b = tl.program_id(0)
-    rows = tl.program_id(1) * BM + tl.arange(0, BM)
-    d_out = tl.program_id(2) * BD + tl.arange(0, BD)
+    rows = r0 + tl.program_id(1) * BM + tl.arange(0, BM)
+    cols = tl.program_id(2) * BN + tl.arange(0, BN)
     xb = X + b * stride_b
-    rm = rows < N
+    rm = rows < r_end
+    cm = cols < N
     gh_i = tl.load(GH + b * N + rows, mask=rm, other=0.0)
     lse_i = tl.load(LSE + b * N + rows, mask=rm, other=0.0)
     m_i = tl.load(M + b * N + rows, mask=rm, other=0.0)
-    acc = tl.zeros((BM, BD), dtype=tl.float32)
-    for j0 in range(0, N, BN):
-        cols = j0 + tl.arange(0, BN)
-        cm = cols < N
-        gh_j = tl.load(GH + b * N + cols, mask=cm, other=0.0)
-        lse_j = tl.load(LSE + b * N + cols, mask=cm, other=0.0)
-        m_j = tl.load(M + b * N + cols, mask=cm, other=0.0)
-        s = _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM, BN, BD, UPCAST)
-        valid = rm[:, None] & cm[None, :]
-        d = -gh_i[:, None] * tl.exp(s - lse_i[:, None]) * (s - m_i[:, None]) \
-            - gh_j[None, :] * tl.exp(s - lse_j[None, :]) * (s - m_j[None, :])
-        d = tl.where(valid, d, 0.0)
-        xj = tl.load(xb + cols[:, None] * stride_n + d_out[None, :], mask=cm[:, None] & (d_out[None, :] < D), other=0.0)
-        if UPCAST:
-            acc += tl.dot(d, xj.to(tl.float32))
-        else:
-            acc += tl.dot(d.to(xj.dtype), xj)
-    tl.store(DX + (b * N + rows[:, None]) * D + d_out[None, :], acc * inv_tau, mask=rm[:, None] & (d_out[None, :] < D))
+    gh_j = tl.load(GH + b * N + cols, mask=cm, other=0.0)
+    lse_j = tl.load(LSE + b * N + cols, mask=cm, other=0.0)
+    m_j = tl.load(M + b * N + cols, mask=cm, other=0.0)
+    s = _sim_block(X, xb, rows, cols, N, D, stride_n, inv_tau, BM, BN, BD, UPCAST, PREC)
+    valid = rm[:, None] & cm[None, :]
+    d = -gh_i[:, None] * tl.exp(s - lse_i[:, None]) * (s - m_i[:, None]) \
+        - gh_j[None, :] * tl.exp(s - lse_j[None, :]) * (s - m_j[None, :])
+    d = tl.where(valid, d, 0.0) * inv_tau
+    tl.store(G + b * g_sb + (rows - r0)[:, None] * g_sr + cols[None, :], d.to(G.dtype.element_ty), mask=valid)
+
+
+def _grad_rows(B: int, N: int, D: int) -> int:
+    """Rows of dS held at once: the whole (B, N, N) when it is no larger than X (N <= D, e.g. one
+    256-token tile at D = 2048), else row chunks of about D, so extra memory stays O(N * D)."""
+    return N if N <= D else max(BM, (D // BM) * BM)
 
 
 class FlashSelfEntropy(torch.autograd.Function):
@@ -122,25 +129,39 @@ class FlashSelfEntropy(torch.autograd.Function):
         lse, m = torch.empty_like(h), torch.empty_like(h)
         bd = min(BD, pow2(D))
         _entropy_fwd[(B, triton.cdiv(N, BM))](x, h, lse, m, N, D, x.stride(0), x.stride(1), 1.0 / tau,
-                                               BM=BM, BN=BN, BD=bd, UPCAST=_upcast(x))
+                                               BM=BM, BN=BN, BD=bd, UPCAST=_upcast(x), PREC=_prec(x))
         ctx.save_for_backward(x, lse, m)
         ctx.tau = tau
         return h
 
     @staticmethod
     def backward(ctx, gh):
+        # dX = (dS/tau) X with dS symmetric-summed per block: each similarity block is computed
+        # once (not once per feature chunk), written as a (B, rows, N) slab in X's dtype, and the
+        # product with X runs as one batched matmul (tensor cores on GPUs)
         x, lse, m = ctx.saved_tensors
         B, N, D = x.shape
         bd = min(BD, pow2(D))
-        dx = torch.empty(B, N, D, device=x.device, dtype=torch.float32)
-        _entropy_bwd[(B, triton.cdiv(N, BM), triton.cdiv(D, bd))](
-            x, gh.float().contiguous(), lse, m, dx, N, D, x.stride(0), x.stride(1), 1.0 / ctx.tau, BM=BM, BN=BN, BD=bd, UPCAST=_upcast(x))
-        return dx.to(x.dtype), None
+        gh = gh.float().contiguous()
+        rows = _grad_rows(B, N, D)
+        dx = x.new_empty(B, N, D) if rows < N else None
+        for r0 in range(0, N, rows):
+            r1 = min(N, r0 + rows)
+            g = torch.empty(B, r1 - r0, N, device=x.device, dtype=x.dtype)
+            _entropy_grad[(B, triton.cdiv(r1 - r0, BM), triton.cdiv(N, BN))](
+                x, gh, lse, m, g, r0, r1, N, D, x.stride(0), x.stride(1), g.stride(0), g.stride(1),
+                1.0 / ctx.tau, BM=BM, BN=BN, BD=bd, UPCAST=_upcast(x), PREC=_prec(x))
+            part = torch.bmm(g, x)
+            if dx is None:
+                return part, None
+            dx[:, r0:r1] = part
+        return dx, None
 
 
 @triton.jit
 def _relevance_fwd(X, T, TM, BETA, ARG, N, T_len, D, x_sb, x_sn, t_sb, t_sn, inv_tau,
-                   BM: tl.constexpr, BT: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr):
+                   BM: tl.constexpr, BT: tl.constexpr, BD: tl.constexpr, UPCAST: tl.constexpr,
+                   PREC: tl.constexpr):
     b = tl.program_id(0)
     rows = tl.program_id(1) * BM + tl.arange(0, BM)
     best = tl.full((BM,), float("-inf"), dtype=tl.float32)
@@ -156,7 +177,7 @@ def _relevance_fwd(X, T, TM, BETA, ARG, N, T_len, D, x_sb, x_sn, t_sb, t_sn, inv
             t = tl.load(T + b * t_sb + cols[:, None] * t_sn + dd[None, :], mask=cm[:, None] & dm[None, :], other=0.0)
             if UPCAST:
                 a, t = a.to(tl.float32), t.to(tl.float32)
-            acc += tl.dot(a, tl.trans(t))
+            acc += tl.dot(a, tl.trans(t), input_precision=PREC)
         ok = tl.load(TM + b * T_len + cols, mask=cm, other=0)
         acc = tl.where(cm[None, :] & (ok[None, :] != 0), acc, float("-inf"))
         blk_max = tl.max(acc, axis=1)
@@ -182,7 +203,8 @@ class TextRelevance(torch.autograd.Function):
         arg = torch.empty(B, N, device=x.device, dtype=torch.int32)
         bd = min(BD, pow2(D))
         _relevance_fwd[(B, triton.cdiv(N, BM))](x, t, tmask, beta, arg, N, T_len, D, x.stride(0), x.stride(1),
-                                                 t.stride(0), t.stride(1), 1.0 / text_tau, BM=BM, BT=16, BD=bd, UPCAST=_upcast(x))
+                                                 t.stride(0), t.stride(1), 1.0 / text_tau, BM=BM, BT=16, BD=bd, UPCAST=_upcast(x),
+                                                 PREC=_prec(x))
         ctx.save_for_backward(x, t, arg)
         ctx.text_tau = text_tau
         return beta
@@ -285,13 +307,22 @@ class MixSum(torch.autograd.Function):
 
 def hca(sar: torch.Tensor, opt: torch.Tensor, text: Optional[torch.Tensor] = None,
         text_mask: Optional[torch.Tensor] = None, *, tau: float = 0.1, text_tau: float = 0.2,
-        rel_mix: float = 0.7, normalize: str = "sample", **_ignored) -> dict[str, torch.Tensor]:
-    """Same contract and numbers as :func:`earthmind_sdk.model.fusion.functional.hca` (no padding masks)."""
+        rel_mix: float = 0.7, normalize: str = "sample", tile: Optional[int] = None,
+        **_ignored) -> dict[str, torch.Tensor]:
+    """Same contract and numbers as :func:`earthmind_sdk.model.fusion.functional.hca` (no padding
+    masks): entropy inside each run of ``tile`` tokens (one image tile; None: all N), min-max
+    over all tiles."""
     if sar.dim() != 3 or sar.shape != opt.shape:
         raise ValueError(f"hca: sar/opt must be equal (batch, tokens, dim) tensors, got {tuple(sar.shape)}, {tuple(opt.shape)}")
     check_device(sar, opt, text)
+    B, N, D = sar.shape
+    tile = N if tile is None else int(tile)
+    if tile < 1 or N % tile:
+        raise ValueError(f"hca: {N} tokens are not whole tiles of {tile}")
     xs, xo = F.normalize(sar, dim=-1), F.normalize(opt, dim=-1)
-    h = torch.stack([FlashSelfEntropy.apply(xs, tau), FlashSelfEntropy.apply(xo, tau)], 1)
+    # tiles as the kernel's batch dimension: the entropy grid is (B * tiles, row blocks of one tile)
+    h = torch.stack([FlashSelfEntropy.apply(x.reshape(B * (N // tile), tile, D), tau).reshape(B, N)
+                     for x in (xs, xo)], 1)
     q = sensor_quality(h, normalize)
     if text is None or text.shape[1] == 0:
         beta = torch.zeros_like(h)

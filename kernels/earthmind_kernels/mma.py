@@ -23,7 +23,7 @@ from ._util import check_device, pow2
 
 
 @triton.jit
-def _mma_fwd(S, O, Qs, OUT, POS, W, N, D, s_sb, s_sn, o_sb, o_sn, out_sb, out_sn, pos_sb,
+def _mma_fwd(S, O, Qs, OUT, POS, W, N, D, s_sb, s_sn, o_sb, o_sn, out_sb, out_sn, pos_sb, row0,
              BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     b = tl.program_id(0)
     rows = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -39,13 +39,13 @@ def _mma_fwd(S, O, Qs, OUT, POS, W, N, D, s_sb, s_sn, o_sb, o_sn, out_sb, out_sn
     tl.store(W + b * N + rows, w, mask=rm)
     ps = tl.load(POS + b * pos_sb + rows, mask=rm, other=0)
     po = tl.load(POS + b * pos_sb + N + rows, mask=rm, other=0)
-    dst = OUT + b * out_sb
+    dst = OUT + (row0 + b) * out_sb
     tl.store(dst + ps[:, None] * out_sn + cols[None, :], (s * w[:, None]).to(OUT.dtype.element_ty), mask=m2)
     tl.store(dst + po[:, None] * out_sn + cols[None, :], (o * w[:, None]).to(OUT.dtype.element_ty), mask=m2)
 
 
 @triton.jit
-def _mma_bwd(S, O, Qs, G, POS, W, DS, DO, DQP, N, D, s_sb, s_sn, o_sb, o_sn, g_sb, g_sn, pos_sb, n_blocks,
+def _mma_bwd(S, O, Qs, G, POS, W, DS, DO, DQP, N, D, s_sb, s_sn, o_sb, o_sn, g_sb, g_sn, pos_sb, n_blocks, row0,
              BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     b = tl.program_id(0)
     blk = tl.program_id(1)
@@ -60,8 +60,8 @@ def _mma_bwd(S, O, Qs, G, POS, W, DS, DO, DQP, N, D, s_sb, s_sn, o_sb, o_sn, g_s
     w = tl.load(W + b * N + rows, mask=rm, other=0.0)
     ps = tl.load(POS + b * pos_sb + rows, mask=rm, other=0)
     po = tl.load(POS + b * pos_sb + N + rows, mask=rm, other=0)
-    gs = tl.load(G + b * g_sb + ps[:, None] * g_sn + cols[None, :], mask=m2, other=0.0).to(tl.float32)
-    go = tl.load(G + b * g_sb + po[:, None] * g_sn + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+    gs = tl.load(G + (row0 + b) * g_sb + ps[:, None] * g_sn + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+    go = tl.load(G + (row0 + b) * g_sb + po[:, None] * g_sn + cols[None, :], mask=m2, other=0.0).to(tl.float32)
     dw = tl.sum(gs * s + go * o, axis=1)
     dscore = dw * w * (1.0 - w)
     ds = w[:, None] * gs + dscore[:, None] * q[None, :] * o
@@ -80,8 +80,12 @@ def _config(D: int) -> tuple[int, int, int]:
 
 
 class _MMA(torch.autograd.Function):
+    """Returns the written buffer only; w goes to the given (B, N) float32 tensor (no gradient
+    flows through w), because autograd lets a Function that writes in place into a view (a row
+    of the batch's ``inputs_embeds``) return just one tensor."""
+
     @staticmethod
-    def forward(ctx, sar, opt, query, out, positions):
+    def forward(ctx, sar, opt, query, out, positions, w, row0):
         B, N, D = sar.shape
         buffer_given = out is not None
         if not buffer_given:
@@ -89,21 +93,19 @@ class _MMA(torch.autograd.Function):
             positions = torch.arange(2 * N, device=sar.device).expand(B, 2 * N)
         sar_c, opt_c = sar.contiguous() if sar.stride(-1) != 1 else sar, opt.contiguous() if opt.stride(-1) != 1 else opt
         qsum = query.float().sum(0).contiguous()
-        w = torch.empty(B, N, device=sar.device, dtype=torch.float32)
         bn, bd, warps = _config(D)
         grid = (B, triton.cdiv(N, bn))
         _mma_fwd[grid](sar_c, opt_c, qsum, out, positions, w, N, D, sar_c.stride(0), sar_c.stride(1),
-                       opt_c.stride(0), opt_c.stride(1), out.stride(0), out.stride(1), positions.stride(0),
+                       opt_c.stride(0), opt_c.stride(1), out.stride(0), out.stride(1), positions.stride(0), row0,
                        BLOCK_N=bn, BLOCK_D=bd, num_warps=warps)
         ctx.save_for_backward(sar_c, opt_c, qsum, positions, w)
-        ctx.nq, ctx.qdtype, ctx.buffer_given = query.shape[0], query.dtype, buffer_given
+        ctx.nq, ctx.qdtype, ctx.buffer_given, ctx.row0 = query.shape[0], query.dtype, buffer_given, row0
         if buffer_given:
             ctx.mark_dirty(out)
-        ctx.mark_non_differentiable(w)
-        return out, w
+        return out
 
     @staticmethod
-    def backward(ctx, g, _gw):
+    def backward(ctx, g):
         sar, opt, qsum, positions, w = ctx.saved_tensors
         B, N, D = sar.shape
         g = g if g.stride(-1) == 1 else g.contiguous()
@@ -113,14 +115,18 @@ class _MMA(torch.autograd.Function):
         nb = triton.cdiv(N, bn)
         dqp = torch.empty(B, nb, D, device=sar.device, dtype=torch.float32)
         _mma_bwd[(B, nb)](sar, opt, qsum, g, positions, w, ds, do, dqp, N, D, sar.stride(0), sar.stride(1),
-                          opt.stride(0), opt.stride(1), g.stride(0), g.stride(1), positions.stride(0), nb,
+                          opt.stride(0), opt.stride(1), g.stride(0), g.stride(1), positions.stride(0), nb, ctx.row0,
                           BLOCK_N=bn, BLOCK_D=bd, num_warps=warps)
         dq = dqp.sum((0, 1)).to(ctx.qdtype).expand(ctx.nq, D).contiguous()
         gbuf = None
         if ctx.buffer_given and ctx.needs_input_grad[3]:
             gbuf = g.clone()
-            gbuf.scatter_(1, positions[..., None].expand(-1, -1, D), 0)
-        return ds, do, dq, gbuf, None
+            gbuf[ctx.row0:ctx.row0 + B].scatter_(1, positions[..., None].expand(-1, -1, D), 0)
+        return ds, do, dq, gbuf, None, None, None
+
+
+def _weights(sar: torch.Tensor) -> torch.Tensor:
+    return torch.empty(sar.shape[:2], device=sar.device, dtype=torch.float32)
 
 
 def _check(sar, opt, query):
@@ -134,18 +140,23 @@ def _check(sar, opt, query):
 def mma(sar: torch.Tensor, opt: torch.Tensor, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """[w*SAR; w*optical] (B, 2N, D) and w (B, N) float32."""
     _check(sar, opt, query)
-    return _MMA.apply(sar, opt, query, None, None)
+    w = _weights(sar)
+    return _MMA.apply(sar, opt, query, None, None, w, 0), w
 
 
 def mma_into(sar: torch.Tensor, opt: torch.Tensor, query: torch.Tensor, out: torch.Tensor,
-             positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Write w*SAR at ``positions[:, :N]`` and w*optical at ``positions[:, N:]`` of ``out``
-    (B, L, D), in place (the language model's ``inputs_embeds``). Returns (out, w)."""
+             positions: torch.Tensor, out_row: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write w*SAR at ``positions[:, :N]`` and w*optical at ``positions[:, N:]`` of rows
+    ``out_row .. out_row + B`` of ``out`` (rows, L, D), in place (the language model's
+    ``inputs_embeds``; pass the whole buffer and a row rather than a view of it: autograd cannot
+    chain an in-place Function on a view). Returns (out, w)."""
     _check(sar, opt, query)
     B, N, D = sar.shape
-    if out.dim() != 3 or out.shape[0] != B or out.shape[2] != D or out.stride(-1) != 1:
-        raise ValueError(f"mma_into: out must be a (batch={B}, L, dim={D}) tensor with unit last stride, got {tuple(out.shape)}")
+    if out.dim() != 3 or out.shape[0] < out_row + B or out.shape[2] != D or out.stride(-1) != 1:
+        raise ValueError(f"mma_into: out must be a (rows >= {out_row + B}, L, dim={D}) tensor with unit last stride, "
+                         f"got {tuple(out.shape)}")
     if positions.shape != (B, 2 * N):
         raise ValueError(f"mma_into: positions must be (batch={B}, 2N={2 * N}), got {tuple(positions.shape)}")
     positions = positions.to(torch.int64).contiguous()
-    return _MMA.apply(sar, opt, query, out, positions)
+    w = _weights(sar)
+    return _MMA.apply(sar, opt, query, out, positions, w, int(out_row)), w

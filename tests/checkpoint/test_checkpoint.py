@@ -96,9 +96,12 @@ def test_saved_config_and_keys_follow_released_layout(tmp_path):
     assert {"text_hidden_fcs.0.weight", "text_hidden_fcs.2.weight", "mlp1.0.weight", "mlp1.3.bias"} <= keys
 
 
-def _strip_earthmind(path):
+def _strip_earthmind(path, auto_map=None):
     cfg = json.loads((path / "config.json").read_text())
     cfg.pop("earthmind")
+    if auto_map is not None:
+        cfg["auto_map"] = {k: v.replace(v.split(".")[0], auto_map) if k != "AutoConfig" else v
+                           for k, v in cfg["auto_map"].items()}
     (path / "config.json").write_text(json.dumps(cfg))
 
 
@@ -115,15 +118,19 @@ def test_released_v1_layout_loads_with_defaults(tmp_path):
     _assert_same(m, back)
 
 
-def test_released_sa2va_and_multi_layouts(tmp_path, tiny_model):
-    for name in ("Sa2VA-4B", "EarthMind4B_multi"):
+def test_released_sa2va_and_v2_layouts_by_contents(tmp_path, tiny_model):
+    """Published configs have no earthmind block: auto_map (EarthMind's or Sa2VA's modeling
+    module) and the absence of local_query decide; the folder names say nothing."""
+    for name, module in (("ckpt_a", "modeling_sa2va_chat"), ("ckpt_b", "modeling_earthmind_chat")):
         save(tiny_model, tmp_path / name)
-        _strip_earthmind(tmp_path / name)
+        _strip_earthmind(tmp_path / name, auto_map=module)
         _, info = load(tmp_path / name, spec={"decoder": TINY_DECODER})
-        if name == "Sa2VA-4B":
+        if module == "modeling_sa2va_chat":
             assert info["spec"].fusion is None and info["spec"].sensors == ["optical"]
+            assert info["variant"] == "sa2va"
         else:
             assert info["spec"].fusion["name"] == "hca" and info["spec"].sensors == ["sar", "optical"]
+            assert info["variant"] == "earthmind-v2" and info["spec"].segment_sensor == "sar"
 
 
 def test_released_layout_defaults_to_hiera_l(tmp_path, tiny_model):

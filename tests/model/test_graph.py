@@ -136,15 +136,19 @@ def seeing_model():
     return m
 
 
-def test_no_object_gives_floor_logits(tiny_model):
+def test_no_object_floor_only_when_asked(tiny_model):
     m = build_model("tiny").eval()
     head = m.grounding_encoder.sam2_model.sam_mask_decoder.pred_obj_score_head
     last = head.layers[-1] if hasattr(head, "layers") else head
     with torch.no_grad():
         last.weight.zero_()
         last.bias.fill_(-5.0)
-        out = m.decode_masks(torch.zeros(1, 3, 64, 64), [torch.randn(1, 32)], [(8, 8)])
+        prompt = torch.randn(1, 32)
+        out = m.decode_masks(torch.zeros(1, 3, 64, 64), [prompt], [(8, 8)], gate_no_object=True)
+        raw = m.decode_masks(torch.zeros(1, 3, 64, 64), [prompt], [(8, 8)])
     assert torch.all(out[0] == -1024.0)
+    # the released models do not gate: by default the decoder's own logits come back
+    assert not torch.any(raw[0] == -1024.0)
 
 
 def test_masks_one_encoder_pass_per_batch_and_batching_invariant(seeing_model, monkeypatch):
@@ -169,7 +173,8 @@ def test_masks_one_encoder_pass_per_batch_and_batching_invariant(seeing_model, m
 @pytest.mark.parametrize("objects", [True, False])
 def test_mask_heads_match_sam2_with_language_token_appended(tiny_model, seeing_model, objects):
     """Our head call equals the sam2 package's own _forward_sam_heads when its sparse prompts
-    get the [SEG] embedding appended (the authors' extension)."""
+    get the [SEG] embedding appended (the authors' extension); the package gates "no object"
+    masks, which the released models do not (their default here), so the gate is asked for."""
     dec = (seeing_model if objects else tiny_model).grounding_encoder
     sam = dec.sam2_model
     torch.manual_seed(1)
@@ -177,7 +182,7 @@ def test_mask_heads_match_sam2_with_language_token_appended(tiny_model, seeing_m
     prompt = torch.randn(2, 32)
     with torch.no_grad():
         feats = dec.encode(images)
-        ours = dec.masks(feats, torch.zeros(2, dtype=torch.long), prompt)
+        ours = dec.masks(feats, torch.zeros(2, dtype=torch.long), prompt, gate_no_object=True)
         pe = sam.sam_prompt_encoder
         plain = pe.forward
 
@@ -206,3 +211,20 @@ def test_region_embeds_masks_and_boxes(tiny_model):
     assert torch.equal(out[0], tokens[[1]]) and torch.equal(out[1], tokens[[2, 3]]) and torch.equal(out[2], tokens[[2]])
     with pytest.raises(ValueError, match="region 0: region mask has shape"):
         tiny_model.region_embeds(tokens, (2, 2), [torch.ones(5, 5)], image_size=(20, 20))
+
+
+def test_mask_logits_reach_the_input_size_through_the_sam2_size(seeing_model):
+    """As the authors' video predictor and predict_forward: low-res -> SAM2 input size -> (H, W)."""
+    import torch.nn.functional as F
+
+    m = seeing_model
+    dec = m.grounding_encoder
+    images = m.preprocess_sam(torch.rand(3, 72, 96))[None]
+    with torch.no_grad():
+        prompt = m.seg_prompts(torch.randn(2, 64))
+        got = m.decode_masks(images, [prompt], [(72, 96)])[0]
+        low = dec.masks(dec.encode(images), torch.zeros(2, dtype=torch.long), prompt)
+    side = F.interpolate(low[:, None], size=(dec.image_size, dec.image_size), mode="bilinear", align_corners=False)
+    want = F.interpolate(side, size=(72, 96), mode="bilinear", align_corners=False)[:, 0]
+    direct = F.interpolate(low[:, None], size=(72, 96), mode="bilinear", align_corners=False)[:, 0]
+    assert torch.equal(got, want) and not torch.allclose(got, direct, atol=1e-6)

@@ -67,3 +67,10 @@ def test_templates_as_data():
         assert "{input}" in t.instruction and (not t.system or "{system}" in t.system)
     with pytest.raises(RecipeError, match="unknown chat template 'nope'"):
         PromptBuilder("nope")
+
+
+def test_no_placeholder_follows_the_training_layout():
+    """The authors' datasets: first human turn = "<image>\\n" + question, stripped."""
+    assert build_prompt("  How many ships? \n", 2) == f"<|user|>\n{IMG2}\nHow many ships?<|end|>\n<|assistant|>\n"
+    assert build_prompt("", 2) == f"<|user|>\n{IMG2}<|end|>\n<|assistant|>\n"
+    assert build_prompt(" <image>keep as given ", 2) == f"<|user|>\n {IMG2}keep as given <|end|>\n<|assistant|>\n"

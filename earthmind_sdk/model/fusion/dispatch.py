@@ -66,6 +66,20 @@ def mma(sar, opt, query):
     return ref(sar, opt, query)
 
 
+def mma_into(sar, opt, query, out, positions, out_row=0):
+    """Write w*SAR at ``positions[:, :N]`` and w*optical at ``positions[:, N:]`` of rows
+    ``out_row ..`` of ``out`` (rows, L, D) in place -> (out, w). The kernel writes straight into
+    ``out``; the reference builds the (B, 2N, D) tokens first and scatters them."""
+    if use_triton(sar, opt, query, out):
+        return kernels_module().mma_into(sar, opt, query, out, positions, out_row)
+    from .functional import mma as ref
+
+    tokens, w = ref(sar, opt, query)
+    rows = out[out_row:out_row + sar.shape[0]]
+    rows.scatter_(1, positions.long()[..., None].expand(-1, -1, out.shape[-1]), tokens.to(out.dtype))
+    return out, w
+
+
 def hca(sar, opt, text=None, text_mask=None, **kw):
     """HCA result dict by kernel or reference. Padding masks always take the reference."""
     if kw.get("token_mask") is None and use_triton(sar, opt):

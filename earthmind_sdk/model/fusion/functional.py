@@ -3,7 +3,8 @@
 These are the formulas of ``shared/reference/earthmind.md`` written once, in float32
 internally, and used (a) when the ``earthmind-kernels`` package is absent or not applicable,
 (b) as the ground truth the Triton kernels are tested against. Shapes: ``sar``/``opt`` are
-(B, N, D), the paired token sets; ``text`` is (B, T, D) question-token embeddings.
+(B, N, D), the paired token sets (N = tiles x tokens per tile); ``text`` is (B, T, D), the
+embeddings of the prompt tokens after the image. HCA's entropy runs inside each tile (``tile``).
 
 Memory: nothing here builds (B, 2, N, D) stacks, and :func:`self_entropy` never holds more
 than a (B, chunk, N) block of the N x N self-similarity (forward or backward), so HCA's peak
@@ -214,19 +215,34 @@ def hca_token_weight(alpha: Tensor, beta: Tensor, quality: Tensor, rel_mix: floa
     return (alpha * score).sum(1)
 
 
+def tiled_entropy(xhat: Tensor, tile: Optional[int], tau: float = 0.1, mask: Optional[Tensor] = None,
+                  chunk: int = ENTROPY_CHUNK) -> Tensor:
+    """H (B, N): the self-similarity entropy inside each run of ``tile`` tokens (one image tile),
+    as the authors compute it with tiles as the batch dimension; ``tile`` None: over all N."""
+    B, N, _ = xhat.shape
+    if tile is None or tile == N:
+        return self_entropy(xhat, tau, mask, chunk)
+    if tile < 1 or N % tile:
+        raise ValueError(f"hca: {N} tokens are not whole tiles of {tile}")
+    m = None if mask is None else mask.reshape(B * (N // tile), tile)
+    return self_entropy(xhat.reshape(B * (N // tile), tile, -1), tau, m, chunk).reshape(B, N)
+
+
 def hca(sar: Tensor, opt: Tensor, text: Optional[Tensor] = None, text_mask: Optional[Tensor] = None, *,
         tau: float = 0.1, text_tau: float = 0.2, rel_mix: float = 0.7, normalize: str = "sample",
-        token_mask: Optional[Tensor] = None, chunk: int = ENTROPY_CHUNK) -> dict[str, Tensor]:
+        token_mask: Optional[Tensor] = None, chunk: int = ENTROPY_CHUNK, tile: Optional[int] = None) -> dict[str, Tensor]:
     """HCA fusion -> dict(tokens (B, N, D), alpha (B, 2, N), entropy, quality, relevance (B, 2, N)).
 
-    ``token_mask`` (B, N) bool marks real (non-padding) tokens; padded tokens get weight 0.
+    ``tile``: tokens per image tile; the entropy runs inside each tile and the min-max over all
+    tiles of a sample (``normalize="sample"``) or of the batch. ``token_mask`` (B, N) bool marks
+    real (non-padding) tokens; padded tokens get weight 0.
     """
     _check_pair(sar, opt, "hca")
     if text is not None and (text.dim() != 3 or text.shape[0] != sar.shape[0] or text.shape[-1] != sar.shape[-1]):
         raise ValueError(f"hca: text embeddings must be (batch={sar.shape[0]}, T, dim={sar.shape[-1]}), got {tuple(text.shape)}")
     xs = F.normalize(_f(sar), dim=-1)
     xo = F.normalize(_f(opt), dim=-1)
-    h = torch.stack([self_entropy(xs, tau, token_mask, chunk), self_entropy(xo, tau, token_mask, chunk)], 1)
+    h = torch.stack([tiled_entropy(xs, tile, tau, token_mask, chunk), tiled_entropy(xo, tile, tau, token_mask, chunk)], 1)
     q = sensor_quality(h, normalize, token_mask)
     beta = torch.stack([text_relevance(xs, text, text_mask, text_tau), text_relevance(xo, text, text_mask, text_tau)], 1)
     alpha = hca_mix(beta, q, rel_mix)
