@@ -38,3 +38,7 @@ class OutputError(EarthMindError):
 
 class JobInterrupted(EarthMindError):
     """Ctrl-C (or SIGTERM) during a job; what finished was kept. The CLI exits with 130."""
+
+
+class DataError(EarthMindError, ValueError):
+    """A training or evaluation data entry that cannot be read as its format says."""

@@ -227,6 +227,13 @@ _TRAIN = {
     "num_points": Field(int, default=12544, doc="points sampled per mask for the mask losses"),
     "sap": Field(bool, default=False, doc="Spatial Attention Prompting loss (v1), from the last layer's q/k"),
     "log_every": Field(int, default=10),
+    "save_every": Field(int, default=0, doc="checkpoint every N steps under output.dir/checkpoints/step-<N> (0: never)"),
+    "keep_last": Field(int, default=2, doc="checkpoints kept (0: all)"),
+    "resume": Field(bool, default=False, doc="continue from the latest checkpoint in output.dir (same recipe)"),
+    "group_by_length": Field(bool, default=False, doc="batches of similar text length (less padding)"),
+    "autocast": Field(str, default="bf16", choices=("bf16", "none"), doc="bf16 autocast on GPU for float32 weights"),
+    "gradient_checkpointing": Field(bool, default=False, doc="recompute activations in backward (less memory)"),
+    "tensorboard": Field(bool, default=True, doc="TensorBoard events in output.dir/tensorboard when installed"),
 }
 
 register_job(Job(

@@ -43,26 +43,111 @@ def _train_config(cfg: dict[str, Any], seed: int) -> TrainConfig:
     return TrainConfig(seed=seed, **t)
 
 
+def resumable_recipe(config: dict[str, Any]) -> dict[str, Any]:
+    """The recipe as its run is identified: without the keys that say how to continue it."""
+    out = json.loads(json.dumps(config, default=str))
+    out.get("train", {}).pop("resume", None)
+    out.get("output", {}).pop("overwrite", None)
+    return out
+
+
+def _open_run(config: dict[str, Any], world: int):
+    """Rank 0 opens the run folder (refusing a different recipe on resume); every rank learns
+    the outcome, so a refusal ends all of them with the same one line."""
+    from ..errors import EarthMindError
+    from ..jobs import open_run_folder
+
+    run, error = None, None
+    if _is_main():
+        try:
+            run = open_run_folder(config["output"]["dir"], job="train", recipe=resumable_recipe(config),
+                                  checkpoint=config["model"]["checkpoint"], resume=config["train"]["resume"],
+                                  overwrite=config["output"].get("overwrite", False))
+        except EarthMindError as exc:
+            error = exc
+    if world > 1:
+        import torch.distributed as dist
+
+        box = [str(error) if error else None]
+        dist.broadcast_object_list(box, src=0)
+        if box[0] and error is None:
+            raise RecipeError(box[0])
+    if error is not None:
+        raise error
+    return run
+
+
+def _metrics_writer(run, enabled: bool):
+    """A callable writing each step's numbers to TensorBoard (None when off or not installed)."""
+    if run is None or not enabled:
+        return None, None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None, None
+    writer = SummaryWriter(str(run.file("tensorboard")))
+
+    def write(logged: dict[str, Any]) -> None:
+        for k, v in logged.items():
+            if k not in ("step", "elapsed_s") and isinstance(v, (int, float)):
+                writer.add_scalar(f"train/{k}", v, logged["step"])
+    return write, writer
+
+
 def run_train_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
+    """Fine-tune as the recipe says, in ``output.dir``: ``run.json``, ``train_log.jsonl``,
+    TensorBoard events, periodic ``checkpoints/step-<N>``, and at the end ``checkpoint/``
+    (LoRA merged, the published HF layout), ``loss.png`` and ``summary.json``."""
     from ..checkpoint import save
+    from ..jobs import announce, atomic_dir
     from ..loading import open_model
 
     _dist_init()
-    out = prepare_output(config["output"], source) if _is_main() else Path(config["output"]["dir"])
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    t = config["train"]
+    run = _open_run(config, world)
+    out = Path(config["output"]["dir"])
+    if run is not None:
+        announce(f"train: writing to {run.path}")
     torch.manual_seed(config["seed"])
     m = config["model"]
     model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
     data = registry("datasets").build(config["data"]["dataset"], **config["data"]["args"])
-    trainer = Trainer(model, tokenizer, _train_config(config["train"], config["seed"]))
-    history = trainer.fit(data, log_path=out / "train_log.jsonl")
+    trainer = Trainer(model, tokenizer, _train_config(t, config["seed"]))
+    metrics, writer = _metrics_writer(run, t["tensorboard"])
+    try:
+        history = trainer.fit(data, log_path=out / "train_log.jsonl", run_dir=out, save_every=t["save_every"],
+                              keep_last=t["keep_last"], resume=t["resume"], group_by_length=t["group_by_length"],
+                              record=run.record if run else None, metrics=metrics)
+    finally:
+        if writer is not None:
+            writer.close()
+            run.record(*[p for p in run.file("tensorboard").rglob("*") if p.is_file()])
     summary = {"steps": len(history), "world_size": trainer.world, "first": history[0], "last": history[-1]}
-    if _is_main():
-        if config["train"].get("lora"):
+    if run is not None:
+        if t.get("lora"):
             model.language_model = model.language_model.merge_and_unload()
-        save(model, out / "checkpoint", tokenizer=tokenizer)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        summary["checkpoint"] = str(out / "checkpoint")
+        final = run.file("checkpoint")
+        with atomic_dir(final) as tmp:
+            save(model, tmp, tokenizer=tokenizer)
+        run.record(*[p for p in final.rglob("*") if p.is_file()])
+        summary["checkpoint"] = str(final)
+        plot = _loss_plot(history, run)
+        if plot:
+            summary["loss_plot"] = plot
+        run.write_json("summary.json", summary)
+        run.finish(summary={k: v for k, v in summary.items() if k not in ("first", "last")})
     return summary
+
+
+def _loss_plot(history: list[dict[str, Any]], run) -> str | None:
+    """``loss.png``: the loss curves of the run (the shared plotting helper)."""
+    from ..io.plots import plot_loss_curves
+
+    path = run.file("loss.png")
+    plot_loss_curves(history, path)
+    run.record(path)
+    return str(path)
 
 
 def run_quickstart_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:

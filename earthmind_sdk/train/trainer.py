@@ -1,18 +1,20 @@
 """Supervised fine-tuning with EarthMind's losses, on one process or many under torchrun.
 
-Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) each rank takes every world-size-th
-record and gradients are averaged with one all-reduce per step (gloo on CPU, NCCL on GPU).
-The model's stages are called as separate methods (encode, fuse, embed, LM, SAM2), which a
-DDP wrapper would not see, so the all-reduce is explicit.
+Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) each rank takes its slice of every global
+batch (:mod:`.sampler`) and gradients are summed with one all-reduce per step (gloo on CPU,
+NCCL on GPU). The model's stages are called as separate methods (encode, fuse, embed, LM,
+SAM2), which a DDP wrapper would not see, so the all-reduce is explicit.
+
+Every loss is normalised by its count over the whole global batch (answer tokens for the LM
+loss, segmented samples for the mask losses, ``[SEG]`` rows for SAP), counted before the first
+micro-batch runs: so gradient accumulation and any number of processes give the gradient of
+one process on the same global batch, not a mean of per-micro-batch means.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
-import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,7 +24,7 @@ import torch
 
 from ..batching import BatchBuilder
 from .data import Record
-from .losses import combine, mask_losses
+from .losses import DEFAULT_WEIGHTS, combine, mask_losses
 
 
 @dataclass
@@ -42,6 +44,13 @@ class TrainConfig:
     sap: bool = False
     log_every: int = 10
     seed: int = 0
+    save_every: int = 0                 # checkpoint every N steps under output.dir/checkpoints (0: never)
+    keep_last: int = 2                  # checkpoints kept (0: all)
+    resume: bool = False                # continue from the run folder's latest checkpoint
+    group_by_length: bool = False       # length-grouped batches (less padding)
+    autocast: str = "bf16"              # bf16 autocast on GPU for float32 weights; "none" to disable
+    gradient_checkpointing: bool = False
+    tensorboard: bool = True            # TensorBoard events beside the JSON-lines log, when installed
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -73,6 +82,22 @@ def apply_lora(model, lora: dict) -> None:
     model.language_model = get_peft_model(model.language_model, cfg)
 
 
+def enable_gradient_checkpointing(model) -> None:
+    """Recompute activations in the backward pass of every HF submodule that supports it
+    (the LLM and the vision encoder): less memory, about a third more compute."""
+    found = False
+    for module in model.modules():
+        if module is not model and getattr(module, "supports_gradient_checkpointing", False):
+            module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            found = True
+    if not found:
+        raise ValueError("train.gradient_checkpointing: no submodule of this model supports it")
+
+
+# which count each loss is normalised by (see the module docstring)
+LOSS_COUNT = {"lm": "tokens", "mask": "seg_samples", "dice": "seg_samples", "sap": "seg_rows"}
+
+
 class Trainer:
     def __init__(self, model, tokenizer, config: TrainConfig, **builder_kw):
         self.model = model
@@ -85,10 +110,13 @@ class Trainer:
             sub.requires_grad_(False)
         if config.lora:
             apply_lora(model, config.lora)
+        if config.gradient_checkpointing:
+            enable_gradient_checkpointing(model)
         self.builder = BatchBuilder(model, tokenizer, **builder_kw)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(self.params, lr=config.lr, betas=tuple(config.betas),
                                      weight_decay=config.weight_decay)
+        self._tokens = 0
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         if self.world > 1:  # start every replica from rank 0's weights, as DDP does
@@ -111,7 +139,8 @@ class Trainer:
         # vocabulary logits (151k x L logits would dominate time and memory otherwise)
         answer_cols = (batch.labels != -100).any(0).nonzero()
         keep = batch.labels.shape[1] - int(answer_cols[0]) + 1 if len(answer_cols) else 1
-        with capture as cap:
+        self._tokens += int(batch.attention_mask.sum())
+        with capture as cap, self._autocast():
             out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                         image_embeds=batch.image_embeds, position_ids=batch.position_ids,
                         output_hidden_states=True, logits_to_keep=keep)
@@ -174,23 +203,60 @@ class Trainer:
         return sap_loss(q, k, seg_batch, seg_at, img_pos, torch.stack(targets).to(q.device),
                         key_mask=batch.attention_mask.bool())
 
+    def _autocast(self):
+        on_gpu = self.builder.device.type == "cuda" and self.builder.dtype == torch.float32
+        if self.cfg.autocast == "bf16" and on_gpu:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def counts(self, records: list[Record]) -> dict[str, int]:
+        """What each loss is averaged over, for these records (before running them)."""
+        stop = self.builder.prompts.stop_words[0]
+        tokens = sum(len(self.builder.tokenizer(r.answer + stop, add_special_tokens=False)["input_ids"])
+                     for r in records)
+        seg = getattr(self.model, "grounding_encoder", None) is not None
+        return {"tokens": tokens, "seg_samples": sum(1 for r in records if seg and r.masks),
+                "seg_rows": sum(len(r.masks) for r in records if seg), "records": len(records)}
+
     def step(self, step: int, records: list[Record]) -> dict[str, float]:
+        """One optimizer step on this rank's ``records`` (its share of the global batch)."""
         self.model.train()
         chunks = [records[i::self.cfg.grad_accum] for i in range(self.cfg.grad_accum)]
-        logged: dict[str, float] = {}
-        for chunk in chunks:
-            report = combine(self.losses(chunk), self.cfg.loss_weights)
-            (report.total / self.cfg.grad_accum).backward()
-            for k, v in report.parts.items():
-                logged[k] = logged.get(k, 0.0) + v / self.cfg.grad_accum
+        counts = [self.counts(c) for c in chunks]
+        keys = ("tokens", "seg_samples", "seg_rows", "records")
+        total = torch.tensor([float(sum(c[k] for c in counts)) for k in keys], dtype=torch.float64)
         if self.world > 1:
             import torch.distributed as dist
 
+            dist.all_reduce(total)
+        total = dict(zip(keys, total.tolist()))
+        weights = {**DEFAULT_WEIGHTS, **(self.cfg.loss_weights or {})}
+        parts_sum: dict[str, float] = {}
+        self._tokens = 0
+        for chunk, n in zip(chunks, counts):
+            parts = self.losses(chunk)
+            share = {k: n[LOSS_COUNT.get(k, "records")] / max(1.0, total[LOSS_COUNT.get(k, "records")])
+                     for k in parts}
+            report = combine({k: v * share[k] for k, v in parts.items()}, self.cfg.loss_weights)
+            report.total.backward()
+            for k, v in report.parts.items():
+                parts_sum[k] = parts_sum.get(k, 0.0) + v
+        names = sorted(LOSS_COUNT.keys() | parts_sum.keys())
+        summed = torch.tensor([parts_sum.get(k, 0.0) for k in names] + [float(self._tokens)], dtype=torch.float64)
+        if self.world > 1:
             for p in self.params:
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
                 dist.all_reduce(p.grad)
-                p.grad /= self.world
+            dist.all_reduce(summed)
+        present = {k for k in names if k in parts_sum}
+        if self.world > 1:  # a part some rank computed is in the global mean even if this rank had none
+            flags = torch.tensor([1.0 if k in present else 0.0 for k in names])
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            present = {k for k, f in zip(names, flags.tolist()) if f}
+        logged = {k: float(v) for k, v in zip(names, summed.tolist()) if k in present}
+        logged["loss"] = sum(weights[k] * v for k, v in logged.items())
+        logged["tokens"] = int(summed[-1])
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
         for group in self.opt.param_groups:
             group["lr"] = self.cfg.lr * lr_factor(step, self.cfg.steps, self.cfg.warmup_ratio)
@@ -200,31 +266,12 @@ class Trainer:
         logged["lr"] = self.opt.param_groups[0]["lr"]
         return logged
 
-    def fit(self, records: Iterable[Record], log_path: Path | None = None) -> list[dict[str, Any]]:
-        data = list(records)[self.rank::self.world]
-        if not data:
-            raise ValueError("no training records for this rank")
-        rng = random.Random(self.cfg.seed + self.rank)
-        order: list[int] = []
-        history = []
-        if log_path is not None and self.rank == 0:
-            log_path.write_text("")  # one run per log
-        t0 = time.perf_counter()
-        for step in range(self.cfg.steps):
-            if len(order) < self.cfg.batch_size:
-                more = list(range(len(data)))
-                rng.shuffle(more)
-                order.extend(more)
-            picked, order = order[:self.cfg.batch_size], order[self.cfg.batch_size:]
-            logged = self.step(step, [data[i] for i in picked])
-            logged.update(step=step, elapsed_s=round(time.perf_counter() - t0, 3))
-            history.append(logged)
-            if log_path is not None and self.rank == 0 and (step % self.cfg.log_every == 0 or step == self.cfg.steps - 1):
-                with open(log_path, "a") as fh:
-                    fh.write(json.dumps(logged) + "\n")
-        if self.world > 1:
-            self.check_replicas()
-        return history
+    def fit(self, records: Iterable[Record], log_path: Path | None = None, **loop: Any) -> list[dict[str, Any]]:
+        """Train on ``records``; ``loop`` takes :func:`.loop.fit`'s options (run folder,
+        checkpoints, resume, length grouping, progress)."""
+        from .loop import fit
+
+        return fit(self, records, log_path=log_path, **loop)
 
     def check_replicas(self) -> None:
         """Every rank must hold the same weights after training; a divergence is an error."""
