@@ -17,10 +17,19 @@ import numpy as np
 from ...errors import DataError
 
 
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    """How protocol-2 pickles of Python 3 write ``bytes``: ``_codecs.encode(text, "latin1")``."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError("_codecs.encode is admitted only to rebuild latin-1 bytes")
+    return text.encode("latin1")
+
+
 class PlainUnpickler(pickle.Unpickler):
-    """An unpickler that admits plain containers, strings and numbers only."""
+    """An unpickler that admits plain containers, strings, bytes and numbers only."""
 
     def find_class(self, module: str, name: str):  # noqa: D401 - pickle API
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes
         raise pickle.UnpicklingError(f"refers to {module}.{name}; only plain data is admitted")
 
 
@@ -48,15 +57,26 @@ def decode_segmentation(seg: Any, height: int, width: int, where: str) -> np.nda
 
 
 def _polygons(polys: list, height: int, width: int, where: str) -> np.ndarray:
-    from PIL import Image, ImageDraw
-
-    canvas = Image.new("1", (int(width), int(height)), 0)
-    draw = ImageDraw.Draw(canvas)
+    """Pixels whose centre lies inside any polygon (even-odd rule), so a box polygon from x0 to
+    x1 covers columns x0 .. x1 - 1, as COCO's area counts it."""
+    mask = np.zeros((int(height), int(width)), bool)
     for k, poly in enumerate(polys):
         if len(poly) < 6 or len(poly) % 2 or not all(isinstance(v, (int, float)) for v in poly):
             raise DataError(f"{where}: polygon {k} must hold at least 3 (x, y) number pairs")
-        draw.polygon([(float(poly[i]), float(poly[i + 1])) for i in range(0, len(poly), 2)], fill=1)
-    return np.array(canvas, dtype=bool)
+        xs, ys = np.asarray(poly[0::2], float), np.asarray(poly[1::2], float)
+        c0, c1 = max(0, int(np.floor(xs.min()))), min(mask.shape[1], int(np.ceil(xs.max())) + 1)
+        r0, r1 = max(0, int(np.floor(ys.min()))), min(mask.shape[0], int(np.ceil(ys.max())) + 1)
+        if c0 >= c1 or r0 >= r1:
+            continue
+        cy, cx = np.mgrid[r0:r1, c0:c1] + 0.5
+        inside = np.zeros(cx.shape, bool)
+        for (xa, ya), (xb, yb) in zip(zip(xs, ys), zip(np.roll(xs, 1), np.roll(ys, 1))):
+            crosses = (ya > cy) != (yb > cy)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x_at = xa + (cy - ya) * (xb - xa) / (yb - ya)
+            inside ^= crosses & (cx < x_at)
+        mask[r0:r1, c0:c1] |= inside
+    return mask
 
 
 def _rle(rle: dict, where: str) -> np.ndarray:
