@@ -234,6 +234,8 @@ _TRAIN = {
     "autocast": Field(str, default="bf16", choices=("bf16", "none"), doc="bf16 autocast on GPU for float32 weights"),
     "gradient_checkpointing": Field(bool, default=False, doc="recompute activations in backward (less memory)"),
     "tensorboard": Field(bool, default=True, doc="TensorBoard events in output.dir/tensorboard when installed"),
+    "shard": Field(str, default="replicate", choices=("replicate", "fsdp2"),
+                   doc="replicate (DDP-style) or fsdp2 (fully_shard: weights, grads, optimizer split over GPUs)"),
 }
 
 register_job(Job(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -24,6 +25,7 @@ import torch
 
 from ..batching import BatchBuilder
 from .data import Record
+from .distributed import SHARDING, clip_grad_norm, full_tensor, is_sharded, shard_fsdp2
 from .losses import DEFAULT_WEIGHTS, combine, mask_losses
 
 
@@ -51,6 +53,7 @@ class TrainConfig:
     autocast: str = "bf16"              # bf16 autocast on GPU for float32 weights; "none" to disable
     gradient_checkpointing: bool = False
     tensorboard: bool = True            # TensorBoard events beside the JSON-lines log, when installed
+    shard: str = "replicate"            # "fsdp2": shard weights, grads and optimizer state (full fine-tuning)
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -112,11 +115,7 @@ class Trainer:
             apply_lora(model, config.lora)
         if config.gradient_checkpointing:
             enable_gradient_checkpointing(model)
-        self.builder = BatchBuilder(model, tokenizer, **builder_kw)
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(self.params, lr=config.lr, betas=tuple(config.betas),
-                                     weight_decay=config.weight_decay)
-        self._tokens = 0
+        self._tokens = self._step = 0
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         if self.world > 1:  # start every replica from rank 0's weights, as DDP does
@@ -124,6 +123,18 @@ class Trainer:
 
             for p in model.parameters():
                 dist.broadcast(p.data, src=0)
+        if config.shard not in SHARDING:
+            raise ValueError(f"train.shard: {config.shard!r}; choose one of {', '.join(SHARDING)}")
+        self.units = []
+        if config.shard == "fsdp2":
+            if config.lora:
+                raise ValueError("train.shard=fsdp2 is for full fine-tuning; LoRA runs use the default (replicate)")
+            self.units = shard_fsdp2(model)
+        self.builder = BatchBuilder(model, tokenizer, **builder_kw)
+        self.names = [n for n, p in model.named_parameters() if p.requires_grad]
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=config.lr, betas=tuple(config.betas),
+                                     weight_decay=config.weight_decay, foreach=False if self.units else None)
 
     # -- one step --------------------------------------------------------------------------
     def losses(self, records: list[Record]) -> dict[str, torch.Tensor]:
@@ -166,8 +177,10 @@ class Trainer:
             dev, dt = self.builder.device, self.builder.dtype
             logits = model.decode_masks(torch.stack(images).to(dev, dt), prompts, sizes, gate_no_object=False)
             ce, dice = [], []
-            for lg, tg in zip(logits, targets):
-                c, d = mask_losses(lg, tg.to(dev), num_points=self.cfg.num_points, generator=None)
+            seg_records = [rec for b, rec in enumerate(records) if int(seg_pos[b].sum())]
+            for lg, tg, rec in zip(logits, targets, seg_records):
+                c, d = mask_losses(lg, tg.to(dev), num_points=self.cfg.num_points,
+                                   generator=self._points_generator(rec, dev))
                 ce.append(c)
                 dice.append(d)
             parts["mask"] = torch.stack(ce).mean()
@@ -218,8 +231,28 @@ class Trainer:
         return {"tokens": tokens, "seg_samples": sum(1 for r in records if seg and r.masks),
                 "seg_rows": sum(len(r.masks) for r in records if seg), "records": len(records)}
 
+    def _points_generator(self, rec: Record, device) -> torch.Generator:
+        """The mask-loss points of a record depend on (seed, step, record) only: the same on
+        any number of processes or micro-batches, and again after a resume."""
+        key = zlib.crc32(f"{self.cfg.seed}:{self._step}:{rec.sample.id}".encode())
+        return torch.Generator(device=device).manual_seed(key)
+
     def step(self, step: int, records: list[Record]) -> dict[str, float]:
         """One optimizer step on this rank's ``records`` (its share of the global batch)."""
+        self._step = step
+        logged = self.accumulate(records)
+        norm = clip_grad_norm(self.params, self.cfg.grad_clip, self.world)
+        for group in self.opt.param_groups:
+            group["lr"] = self.cfg.lr * lr_factor(step, self.cfg.steps, self.cfg.warmup_ratio)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        logged["grad_norm"] = float(norm)
+        logged["lr"] = self.opt.param_groups[0]["lr"]
+        return logged
+
+    def accumulate(self, records: list[Record]) -> dict[str, float]:
+        """Forward and backward over ``grad_accum`` micro-batches; leaves every process holding
+        the gradient of the whole global batch. Returns the global loss parts."""
         self.model.train()
         chunks = [records[i::self.cfg.grad_accum] for i in range(self.cfg.grad_accum)]
         counts = [self.counts(c) for c in chunks]
@@ -245,6 +278,8 @@ class Trainer:
         summed = torch.tensor([parts_sum.get(k, 0.0) for k in names] + [float(self._tokens)], dtype=torch.float64)
         if self.world > 1:
             for p in self.params:
+                if is_sharded(p):
+                    continue  # FSDP2 reduce-scattered it in backward
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
                 dist.all_reduce(p.grad)
@@ -257,13 +292,6 @@ class Trainer:
         logged = {k: float(v) for k, v in zip(names, summed.tolist()) if k in present}
         logged["loss"] = sum(weights[k] * v for k, v in logged.items())
         logged["tokens"] = int(summed[-1])
-        norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
-        for group in self.opt.param_groups:
-            group["lr"] = self.cfg.lr * lr_factor(step, self.cfg.steps, self.cfg.warmup_ratio)
-        self.opt.step()
-        self.opt.zero_grad(set_to_none=True)
-        logged["grad_norm"] = float(norm)
-        logged["lr"] = self.opt.param_groups[0]["lr"]
         return logged
 
     def fit(self, records: Iterable[Record], log_path: Path | None = None, **loop: Any) -> list[dict[str, Any]]:
@@ -273,11 +301,18 @@ class Trainer:
 
         return fit(self, records, log_path=log_path, **loop)
 
+    def full_gradients(self) -> dict[str, torch.Tensor]:
+        """Every trainable parameter's whole gradient (zeros where none), on every rank."""
+        return {n: (full_tensor(p.grad) if p.grad is not None else torch.zeros(p.shape, dtype=p.dtype)).detach().clone()
+                for n, p in zip(self.names, self.params)}
+
     def check_replicas(self) -> None:
-        """Every rank must hold the same weights after training; a divergence is an error."""
+        """Every rank must hold the same replicated weights after training; a divergence is an
+        error (sharded weights have one copy each: nothing to compare)."""
         import torch.distributed as dist
 
-        local = torch.stack([p.detach().double().sum() for p in self.params]).sum().reshape(1)
+        local = torch.stack([p.detach().double().sum() for p in self.params if not is_sharded(p)]
+                            or [torch.zeros((), dtype=torch.float64)]).sum().reshape(1)
         gathered = [torch.zeros_like(local) for _ in range(self.world)]
         dist.all_gather(gathered, local)
         values = [float(g) for g in gathered]

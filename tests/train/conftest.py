@@ -12,3 +12,8 @@ _spec.loader.exec_module(LAYOUTS)
 def layouts():
     """Writers of tiny datasets in each published layout (tests/train/layouts.py)."""
     return LAYOUTS
+
+
+@pytest.fixture(scope="module")
+def layouts_module():
+    return LAYOUTS

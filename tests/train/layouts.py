@@ -123,3 +123,15 @@ def paired(root: Path, n: int = 2) -> dict:
             {"from": "human", "value": "<image>\nIs there water?"}, {"from": "gpt", "value": "Yes" if i else "No"}]})
     (root / "train.json").write_text(json.dumps(rows))
     return {"root": str(root), "annotations": "train.json"}
+
+
+def global_batch() -> list:
+    """8 generated records for the distributed checks: 3 with masks, 2 of them in the first
+    half, so the two ranks' loss means carry unequal weights."""
+    from earthmind_sdk.train.data import SyntheticScenes
+
+    pool = list(SyntheticScenes(4, size=56, sensors=("optical",)))
+    seg = [r for r in pool if r.masks][:3]
+    plain = [r for r in pool if not r.masks][:5]
+    assert len(seg) == 3 and len(plain) == 5
+    return [seg[0], seg[1], plain[0], plain[1], seg[2], plain[2], plain[3], plain[4]]
