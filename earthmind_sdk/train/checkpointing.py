@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from .distributed import full_tensor, like
 
 FOLDER = "checkpoints"
 _STEP = re.compile(r"^step-(\d+)$")
@@ -90,12 +91,23 @@ def _tuples(x):
 
 # -- save / load -------------------------------------------------------------------------------
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().to("cpu").contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
+    """Whole trainable tensors on CPU (a collective when some are FSDP2 shards: every rank calls it)."""
+    return {n: full_tensor(p.detach()).to("cpu").contiguous().clone()
+            for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save(run_dir: Path, step: int, *, model, optimizer, rng_states: list, state: dict[str, Any],
-         keep_last: int = 0, record=None) -> Path:
-    """Write ``step-<step>`` atomically (rank 0 only), then drop all but the last ``keep_last``
+def optimizer_state(optimizer) -> dict[str, Any]:
+    """The optimizer's state with sharded moments gathered whole (every rank calls it)."""
+    sd = optimizer.state_dict()
+    sd["state"] = {i: {k: full_tensor(v).to("cpu") if isinstance(v, torch.Tensor) else v for k, v in st.items()}
+                   for i, st in sd["state"].items()}
+    return sd
+
+
+def save(run_dir: Path, step: int, *, weights: dict[str, torch.Tensor], optimizer: dict[str, Any],
+         rng_states: list, state: dict[str, Any], keep_last: int = 0, record=None) -> Path:
+    """Write ``step-<step>`` atomically (rank 0 only; ``weights`` and ``optimizer`` from
+    :func:`trainable_state` / :func:`optimizer_state`), then drop all but the last ``keep_last``
     checkpoints (0 keeps every one). ``record`` notes written files in the run's ledger."""
     from safetensors.torch import save_file
 
@@ -106,8 +118,8 @@ def save(run_dir: Path, step: int, *, model, optimizer, rng_states: list, state:
     if target.exists():  # a resumed run re-reaching a step it saved before a kill: same content
         shutil.rmtree(target)
     with atomic_dir(target) as tmp:
-        save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        save_file(weights, str(tmp / "trainable.safetensors"))
+        torch.save(optimizer, tmp / "optimizer.pt")
         torch.save(rng_states, tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=1))
     if record is not None:
@@ -140,7 +152,10 @@ def load(path: Path, *, model, optimizer, rank: int, world: int, owner=None) -> 
                               f"e.g. {diff[0]}); resume with the recipe that saved it")
     with torch.no_grad():
         for n, t in weights.items():
-            params[n].copy_(t)
+            params[n].copy_(like(t, params[n]))
+    ordered = [p for group in optimizer.param_groups for p in group["params"]]
+    opt_state["state"] = {i: {k: like(v, ordered[int(i)]) if isinstance(v, torch.Tensor) and v.dim() else v
+                              for k, v in st.items()} for i, st in opt_state["state"].items()}
     optimizer.load_state_dict(opt_state)
     set_rng_state(rngs[rank], owner)
     return state

@@ -89,3 +89,12 @@ def clip_grad_norm(params: Iterable[torch.Tensor], max_norm: float, world: int) 
     for p in params:
         p.grad.mul_(scale.to(p.grad.device))
     return norm
+
+
+def gather_full_model(model: torch.nn.Module) -> None:
+    """Replace every sharded parameter by its whole tensor (a collective: all ranks call it), so
+    the model can be saved as usual; ends FSDP2 training of that model."""
+    for module in model.modules():
+        for name, p in list(module.named_parameters(recurse=False)):
+            if is_sharded(p):
+                module.register_parameter(name, torch.nn.Parameter(p.full_tensor().detach(), p.requires_grad))

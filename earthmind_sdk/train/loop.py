@@ -116,9 +116,10 @@ def fit(trainer, records: Iterable, *, log_path: Optional[Path] = None, run_dir:
 
     def save(step: int) -> Path:
         rngs = _gather(ckpt.rng_state(trainer), world)
+        weights, opt_state = ckpt.trainable_state(trainer.model), ckpt.optimizer_state(trainer.opt)
         path = ckpt.step_folder(run_dir, step)
         if rank == 0:
-            path = ckpt.save(run_dir, step, model=trainer.model, optimizer=trainer.opt, rng_states=rngs,
+            path = ckpt.save(run_dir, step, weights=weights, optimizer=opt_state, rng_states=rngs,
                              state={"sampler": sampler.state_dict(), "history": history,
                                     "scheduler": {"kind": "warmup_cosine", "step": step, "steps": cfg.steps,
                                                   "lr": history[-1]["lr"] if history else cfg.lr}},

@@ -107,6 +107,9 @@ def run_train_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
     t = config["train"]
     run = _open_run(config, world)
     out = Path(config["output"]["dir"])
+    if t["resume"] and (out / "summary.json").is_file() and (out / "checkpoint").is_dir():
+        announce(f"train: {out} holds a finished run; nothing to resume")
+        return json.loads((out / "summary.json").read_text())
     if run is not None:
         announce(f"train: writing to {run.path}")
     torch.manual_seed(config["seed"])
@@ -124,6 +127,10 @@ def run_train_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
             writer.close()
             run.record(*[p for p in run.file("tensorboard").rglob("*") if p.is_file()])
     summary = {"steps": len(history), "world_size": trainer.world, "first": history[0], "last": history[-1]}
+    if trainer.units:  # FSDP2: whole weights on every rank for the final save
+        from .distributed import gather_full_model
+
+        gather_full_model(model)
     if run is not None:
         if t.get("lora"):
             model.language_model = model.language_model.merge_and_unload()

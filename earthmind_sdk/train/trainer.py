@@ -106,10 +106,11 @@ class Trainer:
         self.model = model
         self.cfg = config
         torch.manual_seed(config.seed)
-        for prefix in config.freeze:
-            sub = getattr(model, prefix, None)
-            if sub is None:
-                raise ValueError(f"train.freeze: model has no submodule {prefix!r}")
+        for prefix in config.freeze:  # dotted paths: grounding_encoder.sam2_model.image_encoder
+            try:
+                sub = model.get_submodule(prefix)
+            except AttributeError:
+                raise ValueError(f"train.freeze: model has no submodule {prefix!r}") from None
             sub.requires_grad_(False)
         if config.lora:
             apply_lora(model, config.lora)

@@ -133,5 +133,7 @@ def test_mixture_repeats_parts(tmp_path, layouts):
     assert mix.summary() == {"refsegrs[0]": 6, "llava[1]": 8}
     assert mix[0].sample.task_args == mix[2].sample.task_args  # the repeat is the same record
     assert mix[6].answer == "A harbour."
+    named = build("mixture", parts={"rs": {"dataset": "refsegrs", "args": seg, "repeat": 2}, "ll": None})
+    assert named.summary() == {"refsegrs[rs]": 4}  # a part set to null (by an override) is left out
     with pytest.raises(DataError, match="part 0 \\(refsegrs\\): repeat must be a positive integer"):
         build("mixture", parts=[{"dataset": "refsegrs", "args": seg, "repeat": 0}])

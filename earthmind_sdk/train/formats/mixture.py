@@ -36,16 +36,22 @@ class Indexed:
 
 
 class Mixture:
-    """``parts``: ``[{"dataset": name, "args": {...}, "repeat": n}, ...]``, built from the
-    dataset registry (names only; arguments are plain values)."""
+    """``parts``: ``{label: {"dataset": name, "args": {...}, "repeat": n}, ...}`` (a mapping, so
+    a recipe override can set ``data.args.parts.<label>.args.root=...``) or a list of the same
+    entries; built from the dataset registry (names only; arguments are plain values)."""
 
-    def __init__(self, parts: list[dict]):
+    def __init__(self, parts: "dict[str, dict] | list[dict]"):
         from ...plugins import registry
 
+        if isinstance(parts, dict):  # a part overridden to null is left out (a dataset you do not have)
+            kept = {k: v for k, v in parts.items() if v is not None}
+            labels, parts = list(kept), list(kept.values())
+        else:
+            labels = list(range(len(parts))) if isinstance(parts, list) else []
         if not isinstance(parts, list) or not parts:
-            raise DataError("mixture: 'parts' must list at least one {dataset, args, repeat}")
+            raise DataError("mixture: 'parts' must hold at least one {dataset, args, repeat}")
         self.parts, self.names, self.repeats, self.offsets = [], [], [], [0]
-        for k, part in enumerate(parts):
+        for k, part in zip(labels, parts):
             if not isinstance(part, dict) or not isinstance(part.get("dataset"), str):
                 raise DataError(f"mixture part {k}: expected {{dataset: name, args: {{...}}, repeat: n}}")
             unknown = set(part) - {"dataset", "args", "repeat"}
@@ -63,6 +69,7 @@ class Mixture:
             self.names.append(part["dataset"])
             self.repeats.append(repeat)
             self.offsets.append(self.offsets[-1] + len(data) * repeat)
+        self.labels = labels
 
     def __len__(self) -> int:
         return self.offsets[-1]
@@ -86,4 +93,4 @@ class Mixture:
         return self.parts[p].length(j)
 
     def summary(self) -> dict[str, int]:
-        return {f"{n}[{k}]": len(d) * r for k, (n, d, r) in enumerate(zip(self.names, self.parts, self.repeats))}
+        return {f"{n}[{k}]": len(d) * r for k, (n, d, r) in zip(self.labels, zip(self.names, self.parts, self.repeats))}
