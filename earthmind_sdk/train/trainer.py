@@ -91,8 +91,11 @@ def enable_gradient_checkpointing(model) -> None:
     found = False
     for module in model.modules():
         if module is not model and getattr(module, "supports_gradient_checkpointing", False):
-            enable = getattr(module, "activation_checkpointing_enable", None) or module.gradient_checkpointing_enable
-            enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            kw = {"use_reentrant": False}
+            if hasattr(module, "activation_checkpointing_enable"):  # transformers >= 5.x name
+                module.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+            else:
+                module.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
             found = True
     if not found:
         raise ValueError("train.gradient_checkpointing: no submodule of this model supports it")
