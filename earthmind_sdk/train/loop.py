@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Optional
 import torch
 
 from ..errors import JobInterrupted, RecipeError
-from ..jobs import Progress, announce
+from ..jobs import Progress, announce, atomic_write_text
 from . import checkpointing as ckpt
 from .formats.mixture import Indexed
 from .sampler import BatchSampler
@@ -27,16 +27,17 @@ from .sampler import BatchSampler
 class StopSignal:
     """SIGTERM / SIGINT set a flag (read at step boundaries); a second one interrupts at once."""
 
-    def __init__(self):
-        self.requested = False
+    def __init__(self, quiet: bool = False):
+        self.requested, self.quiet = False, quiet
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum, frame):  # noqa: ARG002
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        announce(f"train: {signal.Signals(signum).name} received; saving a checkpoint after this step "
-                 "(send it again to stop now without saving)")
+        if not self.quiet:
+                announce(f"train: {signal.Signals(signum).name} received; saving a checkpoint after this step "
+                     "(send it again to stop now without saving)")
 
     def __enter__(self) -> "StopSignal":
         if threading.current_thread() is threading.main_thread():
@@ -107,10 +108,11 @@ def fit(trainer, records: Iterable, *, log_path: Optional[Path] = None, run_dir:
         sampler.load_state_dict(state["sampler"])
         history, start = state["history"], int(state["step"])
         elapsed0 = history[-1]["elapsed_s"] if history else 0.0
-        announce(f"train: resuming from {found} (step {start} of {cfg.steps})", progress)
+        if rank == 0:
+            announce(f"train: resuming from {found} (step {start} of {cfg.steps})", progress)
     if log_path is not None and rank == 0:
         kept = [json.dumps(h) for h in history if h["step"] % cfg.log_every == 0 or h["step"] == cfg.steps - 1]
-        log_path.write_text("".join(line + "\n" for line in kept))
+        atomic_write_text(log_path, "".join(line + "\n" for line in kept))  # a resumed run drops later lines
         if record is not None:
             record(log_path)
 
@@ -131,7 +133,7 @@ def fit(trainer, records: Iterable, *, log_path: Optional[Path] = None, run_dir:
         return path
 
     t0 = time.perf_counter()
-    with StopSignal() as stop, TrainProgress(cfg.steps, "train", progress=progress if rank == 0 else False,
+    with StopSignal(quiet=rank != 0) as stop, TrainProgress(cfg.steps, "train", progress=progress if rank == 0 else False,
                                              unit="step", initial=start) as bar:
         for step in range(start, cfg.steps):
             t_step = time.perf_counter()
