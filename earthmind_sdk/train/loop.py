@@ -36,7 +36,7 @@ class StopSignal:
             raise KeyboardInterrupt
         self.requested = True
         if not self.quiet:
-                announce(f"train: {signal.Signals(signum).name} received; saving a checkpoint after this step "
+            announce(f"train: {signal.Signals(signum).name} received; saving a checkpoint after this step "
                      "(send it again to stop now without saving)")
 
     def __enter__(self) -> "StopSignal":
