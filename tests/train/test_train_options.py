@@ -17,7 +17,9 @@ def _grads(records, **cfg):
     torch.manual_seed(0)
     model, tok = open_model("tiny")
     trainer = Trainer(model, tok, TrainConfig(batch_size=4, freeze=(), num_points=64, seed=0, **cfg))
-    assert model.language_model.is_gradient_checkpointing == bool(cfg.get("gradient_checkpointing"))
+    lm = model.language_model
+    on = lm.is_activation_checkpointing if hasattr(lm, "is_activation_checkpointing") else lm.is_gradient_checkpointing
+    assert on == bool(cfg.get("gradient_checkpointing"))
     logged = trainer.accumulate(records)
     return logged, trainer.full_gradients()
 
