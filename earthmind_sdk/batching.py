@@ -101,6 +101,22 @@ class BatchBuilder:
             out[s] = self.sensor(s).prepare(item)
         return out
 
+    def blank(self, sample: Sample, index: int, sensors) -> Sample:
+        """A copy of ``sample`` whose prepared (aligned) images of ``sensors`` are zeros: the
+        sensor ablation of evaluation and the sensor dropout of training."""
+        import copy
+
+        prepared = self.prepare(sample, index)
+        for sensor in sensors:
+            if sensor not in prepared:
+                raise EarthMindError(f"sample {sample.id or index}: no {sensor!r} image to blank "
+                                     f"(it has {sorted(prepared)})")
+            real = prepared[sensor]
+            prepared[sensor] = SensorImage(torch.zeros_like(real.frames), sensor=sensor, raster=real.raster)
+        blanked = copy.copy(sample)
+        blanked.images = prepared
+        return blanked
+
     def encode(self, prepared: list[dict[str, SensorImage]],
                texts: list[torch.Tensor | None] | None = None) -> list[Encoded]:
         tiles, owners = [], []

@@ -42,3 +42,7 @@ class JobInterrupted(EarthMindError):
 
 class DataError(EarthMindError, ValueError):
     """A training or evaluation data entry that cannot be read as its format says."""
+
+
+class PluginError(EarthMindError):
+    """A plugin's component that cannot be imported or used; names the plugin."""

@@ -134,7 +134,9 @@ class PluginSystem:
         try:
             plugin = importer()
             self.pm.register(plugin, name=info.name)
-        except Exception as exc:  # noqa: BLE001 - any plugin failure is reported, not raised
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - sys.exit() or any raise at import is reported, not raised
             self._fail(info, f"import failed: {type(exc).__name__}: {exc}")
             return
         info.hooks = sorted(
@@ -162,7 +164,9 @@ class PluginSystem:
                 for kind, name in done:
                     self.registries[kind].unregister(name)
                 raise
-        except Exception as exc:  # noqa: BLE001
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a hook calling sys.exit() is isolated too
             self.pm.unregister(name=info.name)
             self._fail(info, f"registration failed: {type(exc).__name__}: {exc}")
             return

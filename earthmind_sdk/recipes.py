@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import difflib
 import importlib
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -42,6 +44,7 @@ class Job:
     runner: str  # "module:function", called as function(recipe: dict, source: str)
     schema: Mapping[str, Field]
     doc: str = ""
+    smoke: tuple[str, ...] = ()  # overrides applied first when EARTHMIND_SMOKE=1 (see load_recipe)
 
 
 @dataclass
@@ -111,7 +114,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not path.is_file():
         raise RecipeError(f"{source}: recipe file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml_strict(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -119,12 +122,56 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return recipe_from_dict(raw, source=source, overrides=overrides)
 
 
+SMOKE_ENV = "EARTHMIND_SMOKE"
+
+
+def smoke_overrides(job_name: Any) -> tuple[str, ...]:
+    """The one way to shorten a job for CI and documentation checks: with ``EARTHMIND_SMOKE=1``
+    in the environment, the job's declared ``smoke`` overrides (fewer steps, fewer scenes) are
+    applied before the user's own, and a line on stderr says so. Jobs without any run as written."""
+    if os.environ.get(SMOKE_ENV, "") not in ("1", "true", "yes") or job_name not in JOBS:
+        return ()
+    smoke = JOBS[job_name].smoke
+    if smoke:
+        print(f"{SMOKE_ENV}=1: shortened run ({' '.join(smoke)})", file=sys.stderr)
+    return smoke
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
+
+
+def _mapping_no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, (dict, list)):
+            continue  # unhashable: reported by the constructor below
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key].line + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_no_duplicates)
+
+
+def load_yaml_strict(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (used for recipes and spec files)."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def recipe_from_dict(raw: Any, *, source: str = "<recipe>", overrides=()) -> Recipe:
+    from .schema import check_untrusted
+
     if not isinstance(raw, dict):
         raise RecipeError(f"{source}: a recipe must be a mapping at the top level, got {type(raw).__name__}")
     config = copy.deepcopy(raw)
+    overrides = (*smoke_overrides(config.get("job")), *overrides)
     for item in overrides:
         apply_override(config, item, source=source)
+    check_untrusted(config, source, RecipeError)
     job_name = config.get("job")
     if job_name not in JOBS:
         raise RecipeError(f"{source}: job: {_choice_message(job_name, sorted(JOBS))}")
@@ -236,6 +283,10 @@ _TRAIN = {
     "tensorboard": Field(bool, default=True, doc="TensorBoard events in output.dir/tensorboard when installed"),
     "shard": Field(str, default="replicate", choices=("replicate", "fsdp2"),
                    doc="replicate (DDP-style) or fsdp2 (fully_shard: weights, grads, optimizer split over GPUs)"),
+    "lr_scale": Field((dict, type(None)), default=None,
+                      doc="{submodule path: factor}: that part learns at factor x lr (e.g. grounding_encoder: 0.5)"),
+    "sensor_dropout": Field((dict, type(None)), default=None,
+                            doc="{sensor: probability} of blanking that sensor's image in closed questions"),
 }
 
 register_job(Job(
@@ -250,16 +301,23 @@ register_job(Job(
 
 register_job(Job(
     "quickstart",
-    "earthmind_sdk.train.runner:run_quickstart_recipe",
+    "earthmind_sdk.train.quickstart:run_quickstart_recipe",
     _top({
         "data": Field(dict, schema={
             "train_scenes": Field(int, default=96),
-            "eval_scenes": Field(int, default=24),
-            "size": Field(int, default=56, doc="scene size in pixels"),
+            "eval_scenes": Field(int, default=112, doc="held-out scenes (seed + 10000)"),
+            "size": Field(int, default=112, doc="scene size in pixels"),
         }),
         "train": Field(dict, schema=_TRAIN),
+        "eval": Field(dict, schema={
+            "batch_size": Field(int, default=32),
+            "max_new_tokens": Field(int, default=4),
+            "before_scenes": Field(int, default=24, doc="held-out scenes the untrained model is evaluated on"),
+        }),
     }),
-    doc="train the tiny paired EarthMind on generated scenes, evaluate before/after, save it",
+    doc="train the tiny paired EarthMind on generated cloudy scenes; results.json, figures, checkpoint",
+    smoke=("data.train_scenes=8", "data.eval_scenes=8", "train.steps=20", "train.batch_size=8",
+           "train.log_every=2"),
 ))
 
 register_job(Job(

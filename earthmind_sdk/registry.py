@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from .errors import DuplicateComponentError, UnknownComponentError
+from .errors import DuplicateComponentError, PluginError, UnknownComponentError
 
 #: Every component kind, in the order ``earthmind plugins`` shows them; each has a hook
 #: ``register_<kind>`` in :mod:`earthmind_sdk.hookspecs`.
@@ -39,9 +39,15 @@ class Entry:
             module, _, attr = self.target.partition(":")
             if not attr:
                 raise ValueError(f"lazy target {self.target!r} for {self.name!r} must be 'module:attribute'")
-            obj = importlib.import_module(module)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
+            try:
+                obj = importlib.import_module(module)
+                for part in attr.split("."):
+                    obj = getattr(obj, part)
+            except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                raise PluginError(f"{self.name!r} from plugin {self.owner!r} cannot be loaded: "
+                                  f"{self.target} -> {type(exc).__name__}: {str(exc)[:200]}") from None
             self.target = obj
         return self.target
 

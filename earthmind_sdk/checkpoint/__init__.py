@@ -47,12 +47,14 @@ def _listing(names: list[str]) -> str:
     return shown + (f", ... ({len(names) - _LIST} more)" if len(names) > _LIST else "")
 
 
-def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] = None):
+def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] = None,
+         allow_nonfinite: bool = False):
     """Read an HF-format EarthMind / Sa2VA directory -> (EarthMindModel, LoadInfo).
 
     ``dtype`` None keeps the stored precision (config ``torch_dtype``); ``spec`` overrides
     top-level spec keys derived from config.json (e.g. a smaller decoder). Missing or unexpected
-    tensors, shape mismatches, missing shards and unsupported architectures raise
+    tensors, shape mismatches, missing shards, corrupt files, integer data for float parameters,
+    NaN/Inf weights (unless ``allow_nonfinite``) and unsupported architectures raise
     :class:`~earthmind_sdk.errors.CheckpointError` naming them."""
     import torch
 
@@ -109,9 +111,8 @@ def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] =
             raise CheckpointError(f"checkpoint {path / where.get(key, '?')}: tensor {key!r} has shape "
                                   f"{tuple(shapes[key])} but the model built from config.json expects {tuple(target.shape)}")
     with torch.no_grad():
-        for fname, key, tensor in wf.iter_tensors(path, files, device="cpu"):
-            if key in skipped:
-                continue
+        for fname, key, tensor in wf.checked_tensors(path, files, expected, skip=skipped,
+                                                     allow_nonfinite=allow_nonfinite):
             expected[key].copy_(tensor)
     model.eval()
     info = LoadInfo(spec=model_spec, files=sorted(files), dtype=dtype, notes=notes, skipped=skipped,
@@ -122,12 +123,30 @@ def load(path, dtype=None, device: str = "cpu", spec: Optional[dict[str, Any]] =
 def save(model, path, max_shard_size: "int | str" = "5GB", tokenizer=None, dtype=None) -> list[str]:
     """Write ``config.json`` and safetensors weights (sharded above ``max_shard_size``) -> file names.
 
-    ``tokenizer`` (anything with ``save_pretrained``) is saved into the same directory."""
+    ``tokenizer`` (anything with ``save_pretrained``) is saved into the same directory. The
+    checkpoint is built in a temporary folder beside ``path`` and renamed into place, so a reader
+    never sees half a checkpoint. ``path`` must be new, empty, or a checkpoint an earlier
+    ``save`` wrote (whose files it replaces); a folder with any other file is refused, untouched."""
+    import os
+    import shutil
+
+    from ..jobs.atomic import TMP_MARK, temp_sibling
+    from ..jobs.run_folder import LEDGER, check_output_path, recorded
+    from ..errors import OutputError
     from . import files as wf
     from .config import config_from_model
 
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    check_output_path(path.parent, what="checkpoint")
+    if path.exists():
+        if not path.is_dir():
+            raise OutputError(f"checkpoint folder {path}: exists and is a file")
+        ours = {r.split(os.sep)[0] for r in recorded(path)} | {LEDGER}
+        foreign = sorted(e for e in os.listdir(path) if e not in ours and TMP_MARK not in e)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+            raise OutputError(f"checkpoint folder {path}: holds files earthmind did not write ({shown}); "
+                              "save into a new or empty folder")
     cfg = config_from_model(model)
     state = {}
     seen: dict[int, str] = {}
@@ -145,10 +164,25 @@ def save(model, path, max_shard_size: "int | str" = "5GB", tokenizer=None, dtype
         from .config import dtype_name
 
         cfg["torch_dtype"] = cfg["llm_config"]["torch_dtype"] = dtype_name(dtype)
-    names = wf.write(path, state, max_shard_size, metadata={"format": "pt"})
-    (path / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True, default=_json_default) + "\n")
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(path))
+    tmp = temp_sibling(path)
+    tmp.mkdir()
+    try:
+        names = wf.write(tmp, state, max_shard_size, metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True, default=_json_default) + "\n")
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
+        written = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        (tmp / LEDGER).write_text("".join(w + "\n" for w in written))
+        old = None
+        if path.exists():
+            old = temp_sibling(path)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)  # only files an earlier save wrote (checked above)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return ["config.json", *names]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import CheckpointError
+from ..schema import check_untrusted
 from ..model.encoders.internvit import CONFIG_FIELDS as VISION_FIELDS
 from ..model.llm import ARCHITECTURES
 
@@ -84,10 +85,36 @@ def config_from_model(model) -> dict[str, Any]:
     }
 
 
+def check_decoder(decoder: Any, where: str) -> None:
+    """A stored decoder entry: SAM2 with one of the package's config names and allow-listed
+    numeric size overrides only (see :func:`earthmind_sdk.model.decoder.check_sam2_overrides`)."""
+    if decoder is None:
+        return
+    if not isinstance(decoder, dict) or set(decoder) - {"name", "args"} or not isinstance(decoder.get("args", {}), dict):
+        raise CheckpointError(f"{where}: earthmind.decoder: expected {{name, args}}")
+    if decoder.get("name") != "sam2":
+        return  # other decoders are registry names; their args are bound against the signature
+    args = decoder.get("args", {})
+    unknown = set(args) - {"config", "overrides"}
+    if unknown:
+        raise CheckpointError(f"{where}: earthmind.decoder.args: unknown key(s) {sorted(map(str, unknown))}; "
+                              "allowed: config, overrides")
+    from ..model.decoder import SAM2_CONFIGS, check_sam2_overrides
+
+    if args.get("config", "sam2_hiera_l") not in SAM2_CONFIGS:
+        raise CheckpointError(f"{where}: earthmind.decoder.args.config {str(args.get('config'))[:60]!r} is not a "
+                              f"SAM2 configuration; known: {', '.join(sorted(SAM2_CONFIGS))}")
+    try:
+        check_sam2_overrides(args.get("overrides"), where=f"{where}: earthmind.decoder.args.overrides")
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+
+
 def check_config(cfg: Any, path: Path) -> None:
     where = path / "config.json"
     if not isinstance(cfg, dict):
         raise CheckpointError(f"{where}: expected a JSON object")
+    check_untrusted(cfg, str(where))
     if cfg.get("model_type") != MODEL_TYPE:
         raise CheckpointError(f"{where}: model_type {cfg.get('model_type')!r} is not supported; "
                               f"this loader reads {MODEL_TYPE!r} checkpoints (EarthMind-4B, EarthMind4B_multi, Sa2VA-4B)")
@@ -102,6 +129,9 @@ def check_config(cfg: Any, path: Path) -> None:
         raise CheckpointError(f"{where}: llm_config.architectures {llm.get('architectures')} is not supported; "
                               f"supported language models: {', '.join(ARCHITECTURES)}")
     em = cfg.get("earthmind") or {}
+    if not isinstance(em, dict):
+        raise CheckpointError(f"{where}: earthmind: expected a mapping")
+    check_decoder(em.get("decoder"), str(where))
     if "encoder" not in em and not isinstance(cfg.get("vision_config"), dict):
         raise CheckpointError(f"{where}: vision_config is missing")
 

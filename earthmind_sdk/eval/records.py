@@ -14,8 +14,9 @@ image, to check that the model uses it at all. Scoring works on prediction rows
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
+from ..errors import EarthMindError
 from .metrics import MaskIoU, accuracy, box_iou, m_avg, mask_to_box, rouge_l, text_scores
 
 OPEN_TASKS = {"captioning", "region_captioning", "grounded_conversation"}
@@ -26,34 +27,53 @@ def squash(text: str) -> str:
     return text.replace("<|end|>", "").strip().lower().replace(" ", "").replace(".", "")
 
 
-def _blank(pipe, sample, index: int, sensor: str):
-    """The sample with one sensor's prepared (aligned) image replaced by zeros."""
-    import copy
-
-    import torch
-
-    from ..contracts import SensorImage
-
-    if sensor not in sample.images:
-        raise ValueError(f"ablate: sample {sample.id or index} has no {sensor!r} image (it has {sorted(sample.images)})")
-    prepared = pipe.builder.prepare(sample, index)
-    real = prepared[sensor]
-    prepared[sensor] = SensorImage(torch.zeros_like(real.frames), sensor=sensor, raster=real.raster)
-    blanked = copy.copy(sample)
-    blanked.images = prepared
-    return blanked
-
-
 def evaluate_records(pipe, records: Sequence, *, batch_size: int = 8, max_new_tokens: int = 32,
-                     ablate: str | None = None, predictions: list | None = None) -> dict[str, Any]:
+                     ablate: str | Sequence[str] | None = None, predictions: list | None = None,
+                     on_rows: Callable[[list[dict]], None] | None = None, skip_ids: Iterable[str] = (),
+                     done_rows: Sequence[dict] = (), progress: Any = None, desc: str = "eval") -> dict[str, Any]:
     """Run ``pipe`` on the records' samples and score the answers (see the module docstring);
-    ``predictions`` receives one row per record, the input of :func:`score_rows`."""
-    samples = [r.sample for r in records]
+    ``predictions`` receives one row per record, the input of :func:`score_rows`. ``ablate``
+    names one sensor to blank, or several (all of a model's sensors give a blind baseline).
+
+    Records go through in batches of ``batch_size``: ``on_rows`` receives each batch's rows as
+    soon as they exist (to stream them to disk); records whose id is in ``skip_ids`` are not run
+    and ``done_rows`` (their earlier rows) are scored with the new ones (resume). ``progress``:
+    see :mod:`earthmind_sdk.jobs.progress`."""
+    from ..jobs.progress import Progress
+
+    skip = {str(i) for i in skip_ids}
+    todo = [(i, r) for i, r in enumerate(records) if str(r.sample.id) not in skip]
+    rows = [dict(r) for r in done_rows]
+    with Progress(len(records), desc, progress=progress, unit="q", initial=len(records) - len(todo)) as bar:
+        for start in range(0, len(todo), max(1, batch_size)):
+            chunk = todo[start:start + max(1, batch_size)]
+            new = _predict_rows(pipe, chunk, batch_size=batch_size, max_new_tokens=max_new_tokens, ablate=ablate)
+            if on_rows is not None:
+                score_rows(new)  # completes each row with what was parsed, as the file keeps it
+                on_rows(new)
+            rows.extend(new)
+            bar.update(len(chunk))
+    report = score_rows(rows)
+    if predictions is not None:
+        predictions.extend(rows)
     if ablate:
-        samples = [_blank(pipe, s, i, ablate) for i, s in enumerate(samples)]
+        report["ablated_sensor"] = ablate
+    return report
+
+
+def _predict_rows(pipe, chunk: Sequence, *, batch_size: int, max_new_tokens: int,
+                  ablate: str | Sequence[str] | None) -> list[dict]:
+    """Prediction rows for ``(index, record)`` pairs (the index keeps ablation blanking stable)."""
+    samples = [r.sample for _, r in chunk]
+    if ablate:
+        sensors = [ablate] if isinstance(ablate, str) else list(ablate)
+        try:
+            samples = [pipe.builder.blank(s, i, sensors) for (i, _), s in zip(chunk, samples)]
+        except EarthMindError as exc:
+            raise ValueError(f"ablate: {exc}") from None
     results = pipe(samples, batch_size=batch_size, max_new_tokens=max_new_tokens)
     rows = []
-    for rec, res in zip(records, results):
+    for (_, rec), res in zip(chunk, results):
         task_name = rec.sample.task or "vqa"
         group = rec.meta.get("task_type") or (rec.sample.prompt if task_name == "vqa" else task_name)
         row = {"id": rec.sample.id, "group": group, "task": task_name, "task_args": dict(rec.sample.task_args),
@@ -69,12 +89,7 @@ def evaluate_records(pipe, records: Sequence, *, batch_size: int = 8, max_new_to
             b = mask_to_box(res.masks[0])
             row["mask_box"] = None if b is None else [b[0] / w, b[1] / h, b[2] / w, b[3] / h]
         rows.append(row)
-    report = score_rows(rows)
-    if predictions is not None:
-        predictions.extend(rows)
-    if ablate:
-        report["ablated_sensor"] = ablate
-    return report
+    return rows
 
 
 def score_rows(rows: Sequence[dict]) -> dict[str, Any]:

@@ -18,6 +18,9 @@ def open_pipeline(model: str, *, device: str = "cpu", dtype: str = "float32"):
 
 
 def infer_command(args) -> int:
+    from ..jobs import check_output_path, open_run_folder, output_stem
+
+    check_output_path(args.out, what="--out")  # before minutes of model loading
     pipe = open_pipeline(args.model, device=args.device, dtype=args.dtype)
     images = {"optical": args.image}
     if args.sar:
@@ -26,7 +29,13 @@ def infer_command(args) -> int:
         images[_sensor_for(pipe, "multispectral")] = args.ms
     sample = Sample(images=images, prompt=args.question, task=args.task or guess_task(args.question))
     result = pipe(sample, max_new_tokens=args.max_new_tokens)
-    written = write_masks(result, Path(args.out), stem="mask")
+    request = {"question": args.question, "task": sample.task, "images": images, "model": str(args.model),
+               "max_new_tokens": args.max_new_tokens}
+    written = []
+    if result.masks:
+        # parallel runs may share --out: unique names per (input, request), each file recorded
+        run = open_run_folder(args.out, job="infer", shared=True, what="--out")
+        written = write_masks(result, run.path, stem=output_stem(args.image, request), run=run)
     if args.json:
         payload = result.as_dict()
         payload["masks"] = [str(p["mask"]) for p in written]
@@ -61,8 +70,9 @@ def _sensor_for(pipe, family: str) -> str:
     )
 
 
-def write_masks(result, out_dir: Path, *, stem: str) -> list[dict[str, Path]]:
-    """Each mask as GeoTIFF on the source grid (PNG when the input had no georeferencing) + overlay."""
+def write_masks(result, out_dir: Path, *, stem: str, run=None) -> list[dict[str, Path]]:
+    """Each mask as GeoTIFF on the source grid (PNG when the input had no georeferencing) + overlay,
+    named ``<stem>_mask<k>``; each file written atomically and recorded in ``run`` (a RunFolder)."""
     from ..io import write_mask
 
     if not result.masks:
@@ -71,5 +81,8 @@ def write_masks(result, out_dir: Path, *, stem: str) -> list[dict[str, Path]]:
     source = next(iter(result.rasters.values()), None)
     written = []
     for k, mask in enumerate(result.masks):
-        written.append(write_mask(mask, out_dir / f"{stem}_{k}", source=source))
+        paths = write_mask(mask, out_dir / f"{stem}_mask{k}", source=source)
+        if run is not None:
+            run.record(*paths.values())
+        written.append(paths)
     return written

@@ -2,7 +2,6 @@
 (one object per sample, in input order) plus mask files."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +26,40 @@ def _sample(item: dict[str, Any], index: int, source: str, default_task: str) ->
                   id=str(item.get("id", index)))
 
 
-def run_infer_recipe(config: dict[str, Any], *, source: str) -> dict[str, Any]:
+def run_infer_recipe(config: dict[str, Any], *, source: str, progress: Any = None) -> dict[str, Any]:
+    """Answers are appended per batch to ``answers.jsonl``; a rerun into the same folder skips
+    the sample ids already answered."""
+    from ..jobs import JsonlStream, Progress, interruptible, open_job_folder, output_stem
     from ..loading import open_model
-    from ..train.runner import prepare_output
     from .cli import write_masks
     from .pipeline import Pipeline
 
     samples = [_sample(s, i, source, config["task"]) for i, s in enumerate(config["samples"])]
-    out = prepare_output(config["output"], source)
+    ids = [s.id for s in samples]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise RecipeError(f"{source}: samples: id(s) {', '.join(dup[:5])} used twice; ids name the output files")
+    run = open_job_folder(config, job="infer", source=source, resume=True, progress=progress)
     m = config["model"]
     model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
     pipe = Pipeline(model, tokenizer)
-    results = pipe(samples, batch_size=config["batch_size"], max_new_tokens=config["max_new_tokens"])
-    with open(out / "answers.jsonl", "w") as fh:
-        for res in results:
-            row = res.as_dict()
-            row["masks"] = [str(p["mask"]) for p in write_masks(res, out / "masks", stem=f"{res.id}_mask")]
-            fh.write(json.dumps(row, default=str) + "\n")
-    return {"samples": len(results), "answers": str(out / "answers.jsonl")}
+    bs = max(1, config["batch_size"])
+    with interruptible("infer", kept=str(run.path / "answers.jsonl"),
+                       resume_hint="run the same command again to go on from there"), \
+            JsonlStream(run.file("answers.jsonl")) as stream:
+        run.record("answers.jsonl")
+        todo = [s for s in samples if s.id not in stream.done_ids()]
+        with Progress(len(samples), "infer", progress=progress, unit="sample",
+                      initial=len(samples) - len(todo)) as bar:
+            for start in range(0, len(todo), bs):
+                rows = []
+                for res in pipe(todo[start:start + bs], batch_size=bs, max_new_tokens=config["max_new_tokens"]):
+                    row = res.as_dict()
+                    first = next(iter(res.rasters.values()), None)
+                    stem = output_stem(getattr(first, "source", None), {"id": res.id})
+                    row["masks"] = [str(p["mask"]) for p in write_masks(res, run.file("masks"), stem=stem, run=run)]
+                    rows.append(row)
+                stream.write(rows)
+                bar.update(len(rows))
+    run.finish()
+    return {"samples": len(samples), "answers": str(run.path / "answers.jsonl")}

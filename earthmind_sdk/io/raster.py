@@ -172,16 +172,21 @@ def write_raster(path: PathLike, raster: Raster, *, compress: str = "deflate",
             profile["transform"] = rasterio.Affine(*raster.transform)
         if raster.nodata is not None:
             profile["nodata"] = raster.nodata
+    from ..jobs.atomic import atomic_path
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), atomic_path(path) as tmp:  # no reader ever sees half a raster
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        if driver == "COG":
-            _write_cog(path, data, raster, profile, tags)
-        else:
-            with rasterio.open(path, "w", **profile) as dst:
-                dst.write(data)
-                if profile["driver"] == "GTiff":
-                    _describe(dst, raster, tags)
+        try:
+            if driver == "COG":
+                _write_cog(tmp, data, raster, profile, tags)
+            else:
+                with rasterio.open(tmp, "w", **profile) as dst:
+                    dst.write(data)
+                    if profile["driver"] == "GTiff":
+                        _describe(dst, raster, tags)
+        finally:
+            Path(str(tmp) + ".aux.xml").unlink(missing_ok=True)  # GDAL sidecar of the temporary name
     return path
 
 

@@ -16,7 +16,7 @@ from .jsonl import JsonlStream, read_jsonl
 from .naming import output_stem, request_hash
 from .progress import Progress, ProgressEvent, announce, format_duration, is_quiet, progress, set_quiet
 from .run_folder import (MANIFEST, RunFolder, check_output_path, checkpoint_fingerprint, foreign_entries,
-                         open_run_folder, read_manifest, recipe_hash, recorded)
+                         open_job_folder, open_run_folder, read_manifest, recipe_hash, recorded)
 
 __all__ = [
     "atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
@@ -25,5 +25,5 @@ __all__ = [
     "output_stem", "request_hash",
     "Progress", "ProgressEvent", "announce", "format_duration", "is_quiet", "progress", "set_quiet",
     "MANIFEST", "RunFolder", "check_output_path", "checkpoint_fingerprint", "foreign_entries",
-    "open_run_folder", "read_manifest", "recipe_hash", "recorded",
+    "open_job_folder", "open_run_folder", "read_manifest", "recipe_hash", "recorded",
 ]

@@ -153,6 +153,11 @@ class RunFolder:
             finally:
                 os.close(fd)
 
+    def record_tree(self, relative: "str | os.PathLike[str]") -> None:
+        """Record every file under a subfolder this run wrote (e.g. a saved checkpoint)."""
+        root = self.path / relative
+        self.record(*(p for p in sorted(root.rglob("*")) if p.is_file()))
+
     def write_text(self, relative: str, text: str) -> Path:
         """Write a text file atomically and record it."""
         out = atomic_write_text(self.file(relative), text)
@@ -294,6 +299,24 @@ def open_run_folder(path: "str | os.PathLike[str]", *, job: str, recipe: Any = N
     else:
         atomic_write_json(folder / MANIFEST, manifest)
     return RunFolder(folder, manifest["run_id"], manifest, shared=shared)
+
+
+def open_job_folder(config: dict[str, Any], *, job: str, source: str, resume: bool = False,
+                    shared: bool = False, progress: Any = None) -> RunFolder:
+    """The run folder of a recipe job: ``config["output"]`` gives ``dir`` and ``overwrite``,
+    ``config["model"]["checkpoint"]`` is fingerprinted, the resolved recipe goes to ``run.json``.
+    Errors name the recipe file; the folder is announced on stderr."""
+    from .progress import announce
+
+    out = config.get("output") or {}
+    ckpt = (config.get("model") or {}).get("checkpoint")
+    try:
+        run = open_run_folder(out.get("dir", "out"), job=job, recipe=config, checkpoint=ckpt,
+                              overwrite=bool(out.get("overwrite")), resume=resume, shared=shared)
+    except OutputError as exc:
+        raise OutputError(f"{source}: {exc}") from None
+    announce(f"{job}: writing to {run.path} (run {run.run_id})", progress)
+    return run
 
 
 def foreign_entries(folder: "str | os.PathLike[str]") -> list[str]:

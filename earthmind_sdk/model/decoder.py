@@ -47,21 +47,75 @@ TINY_OVERRIDES: dict[str, Any] = {
 }
 
 
+#: Override keys a spec or checkpoint may set: sizes only, each a number or a list of numbers.
+#: Nothing else of the SAM2 configuration is reachable from data (no class names, no strings).
+ALLOWED_OVERRIDES = frozenset(TINY_OVERRIDES) | {
+    "num_maskmem",
+    "image_encoder.scalp",
+    "image_encoder.neck.fpn_top_down_levels",
+    "memory_attention.layer.self_attention.num_heads",
+    "memory_attention.layer.cross_attention.num_heads",
+    "memory_encoder.fuser.num_layers",
+}
+
+#: The only classes the SAM2 configuration may name (the sam2 package's own configs use these).
+_SAM2_CLASSES = (
+    "sam2.modeling.sam2_base.SAM2Base",
+    "sam2.modeling.backbones.image_encoder.ImageEncoder",
+    "sam2.modeling.backbones.image_encoder.FpnNeck",
+    "sam2.modeling.backbones.hieradet.Hiera",
+    "sam2.modeling.position_encoding.PositionEmbeddingSine",
+    "sam2.modeling.memory_attention.MemoryAttention",
+    "sam2.modeling.memory_attention.MemoryAttentionLayer",
+    "sam2.modeling.sam.transformer.RoPEAttention",
+    "sam2.modeling.memory_encoder.MemoryEncoder",
+    "sam2.modeling.memory_encoder.MaskDownSampler",
+    "sam2.modeling.memory_encoder.Fuser",
+    "sam2.modeling.memory_encoder.CXBlock",
+)
+SAM2_CONFIGS = frozenset({"sam2_hiera_t", "sam2_hiera_s", "sam2_hiera_b+", "sam2_hiera_l",
+                          "sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l"})
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_sam2_overrides(overrides: Any, where: str = "sam2 decoder") -> dict[str, Any]:
+    """Refuse any override that is not an allow-listed size key with a number or list of numbers."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{where}: overrides must be a mapping of size keys to numbers")
+    for key, value in overrides.items():
+        if key not in ALLOWED_OVERRIDES:
+            raise ValueError(f"{where}: override {str(key)[:80]!r} is not allowed; allowed keys: "
+                             f"{', '.join(sorted(ALLOWED_OVERRIDES))}")
+        ok = _is_number(value) or (isinstance(value, list) and value and all(_is_number(v) for v in value))
+        if not ok:
+            raise ValueError(f"{where}: override {key!r} must be a number or a list of numbers, "
+                             f"got {type(value).__name__}")
+    return dict(overrides)
+
+
 def sam2_model_config(config: str = "sam2_hiera_l", overrides: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-    """The ``model`` section of one of the sam2 package's configs, with dotted-key overrides."""
-    from omegaconf import OmegaConf  # parses 1e-6 as a float, as hydra does
+    """The ``model`` section of one of the sam2 package's own configs, with allow-listed size overrides.
+
+    Only the eight configs the package ships are read (a name is never a path); their class
+    names are checked against :data:`_SAM2_CLASSES` when built (:func:`build_sam2_model`)."""
+    import yaml
 
     import sam2
 
+    name = config[:-5] if isinstance(config, str) and config.endswith(".yaml") else config
+    if name not in SAM2_CONFIGS:
+        raise ValueError(f"sam2 decoder: unknown config {str(config)[:80]!r}; known: {', '.join(sorted(SAM2_CONFIGS))}")
+    overrides = check_sam2_overrides(overrides)
     root = Path(sam2.__file__).parent / "configs"
-    name = config[:-5] if config.endswith(".yaml") else config
-    candidates = [root / "sam2" / f"{name}.yaml", root / "sam2.1" / f"{name}.yaml"]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        known = sorted(p.stem for d in ("sam2", "sam2.1") if (root / d).is_dir() for p in (root / d).glob("*.yaml"))
-        raise ValueError(f"sam2 decoder: unknown config {config!r}; the sam2 package has {', '.join(known)}")
-    model = copy.deepcopy(OmegaConf.to_container(OmegaConf.load(path))["model"])
-    for key, value in (overrides or {}).items():
+    path = root / ("sam2.1" if name.startswith("sam2.1") else "sam2") / f"{name}.yaml"
+    with open(path) as fh:  # plain YAML: the package configs hold no interpolation
+        model = copy.deepcopy(yaml.safe_load(fh)["model"])
+    for key, value in overrides.items():
         node = model
         parts = key.split(".")
         for part in parts[:-1]:
@@ -70,8 +124,35 @@ def sam2_model_config(config: str = "sam2_hiera_l", overrides: Optional[dict[str
             node = node[part]
         if parts[-1] not in node:
             raise ValueError(f"sam2 decoder: override {key!r}: no such key in {name}")
-        node[parts[-1]] = value
+        node[parts[-1]] = copy.deepcopy(value)
     return model
+
+
+def build_sam2_model(node: Any) -> Any:
+    """Build SAM2 from a configuration tree whose ``_target_`` entries must be one of
+    :data:`_SAM2_CLASSES` (imported from the sam2 package here, never by a name from data).
+    YAML's ``1e-6`` (a string to PyYAML) is read as a number, as Hydra does."""
+    import importlib
+
+    if isinstance(node, list):
+        return [build_sam2_model(v) for v in node]
+    if isinstance(node, str):
+        if "${" in node:
+            raise ValueError(f"sam2 decoder: interpolation {node[:40]!r} is not allowed")
+        try:
+            return float(node) if any(c in node for c in "e.") and node.lstrip("+-")[:1].isdigit() else node
+        except ValueError:
+            return node
+    if not isinstance(node, dict):
+        return node
+    target = node.get("_target_")
+    kwargs = {k: build_sam2_model(v) for k, v in node.items() if k != "_target_"}
+    if target is None:
+        return kwargs
+    if target not in _SAM2_CLASSES:
+        raise ValueError(f"sam2 decoder: class {str(target)[:80]!r} is not one SAM2 is built from")
+    module, _, cls = target.rpartition(".")
+    return getattr(importlib.import_module(module), cls)(**kwargs)
 
 
 class SAM2Decoder(nn.Module):
@@ -80,16 +161,14 @@ class SAM2Decoder(nn.Module):
     def __init__(self, config: str = "sam2_hiera_l", overrides: Optional[dict[str, Any]] = None):
         super().__init__()
         try:
-            from hydra.utils import instantiate
-
             import sam2  # noqa: F401
         except ImportError as exc:
             raise ImportError(f"the sam2 decoder needs the sam2 package (SAM2_BUILD_CUDA=0 pip install "
                               f"--no-build-isolation sam2==1.1.0): {exc}") from exc
 
         self.config_name = config
-        self.overrides = dict(overrides or {})
-        self.sam2_model = instantiate(sam2_model_config(config, self.overrides), _recursive_=True)
+        self.overrides = check_sam2_overrides(overrides)
+        self.sam2_model = build_sam2_model(sam2_model_config(config, self.overrides))
         self.prompt_dim = int(self.sam2_model.hidden_dim)
         self.image_size = int(self.sam2_model.image_size)
 

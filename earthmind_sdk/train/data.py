@@ -37,9 +37,10 @@ class SyntheticScenes:
     """Generated co-registered optical + SAR scenes (see :mod:`earthmind_sdk.train.synthetic`).
 
     Scenes are handed over as georeferenced rasters (SAR as linear power), so the model's own
-    sensors prepare them exactly as they prepare files at inference time."""
+    sensors prepare them exactly as they prepare files at inference time. Each record's meta
+    holds its ``task_type`` (the subtask) and ``hidden`` (asked about what thick cloud hides)."""
 
-    def __init__(self, n_scenes: int = 256, size: int = 56, seed: int = 0, sensors=("sar", "optical")):
+    def __init__(self, n_scenes: int = 256, size: int = 112, seed: int = 0, sensors=("sar", "optical")):
         from .synthetic import make_scenes
 
         self.scenes = make_scenes(n_scenes, seed=seed, size=size)
@@ -53,7 +54,7 @@ class SyntheticScenes:
                 masks = [qa["mask"]] if "mask" in qa else []
                 yield Record(Sample(images=images, prompt=qa["question"], task=qa["task"],
                                     task_args=dict(qa["task_args"]), id=f"scene{i}-q{j}"),
-                             qa["answer"], masks)
+                             qa["answer"], masks, {"task_type": qa["subtask"], "hidden": qa["hidden"], "scene": i})
 
     def __len__(self) -> int:
         return sum(len(s.qa) for s in self.scenes)

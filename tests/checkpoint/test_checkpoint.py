@@ -2,6 +2,7 @@
 no ``earthmind`` block), .bin weights, and clear errors for broken directories."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -205,7 +206,7 @@ def test_not_a_checkpoint(tmp_path):
 def test_tokenizer_hook_and_resave(tiny_model, tmp_path):
     class Tok:
         def save_pretrained(self, path):
-            (tmp_path / "out" / "tokenizer.json").write_text("{}")
+            (Path(path) / "tokenizer.json").write_text("{}")
 
     save(tiny_model, tmp_path / "out", max_shard_size="3MB", tokenizer=Tok())
     assert (tmp_path / "out" / "tokenizer.json").is_file()

@@ -96,5 +96,10 @@ def test_run_infer_recipe_writes_answers(seg_checkpoint, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "res" / "answers.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["lake", "again"]
     assert all(r["answer"] == "Sure, [SEG]." and len(r["masks"]) == 1 for r in rows)
-    again = run("run", str(recipe))
-    assert again.returncode == 2 and "is not empty" in again.stderr  # results are never overwritten silently
+    assert len({r["masks"][0] for r in rows}) == 2  # same image, two ids: two files
+    before = (tmp_path / "res" / "answers.jsonl").read_bytes()
+    again = run("run", str(recipe))  # a rerun resumes: everything is done, nothing is rewritten
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "res" / "answers.jsonl").read_bytes() == before
+    other = run("run", str(recipe), "max_new_tokens=8")  # another recipe never mixes into this folder
+    assert other.returncode == 2 and "different recipe" in other.stderr and other.stderr.count("\n") == 1

@@ -95,6 +95,6 @@ def test_killed_run_resumes_bit_equal(tmp_path, layouts):
     assert [r["step"] for r in log_a] == list(range(6))
     kept = sorted({2, 4, stopped_at})[-2:]  # keep_last: 2
     assert sorted(p.name for p in (broken / "checkpoints").iterdir()) == [f"step-{n}" for n in kept]
-    assert (broken / "loss.png").stat().st_size > 1000
+    assert (broken / "loss_curve.png").stat().st_size > 1000
     manifest = json.loads((broken / "run.json").read_text())
     assert manifest["status"] == "finished" and manifest["resumed"] == 2

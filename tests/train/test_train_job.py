@@ -52,20 +52,35 @@ def test_train_job_under_torchrun_two_cpu_processes(tmp_path):
     assert (out / "checkpoint" / "config.json").is_file()
 
 
-def test_quickstart_job_end_to_end_small(tmp_path):
-    """The main job at a toy budget: evaluates before/after, saves a loadable checkpoint and
-    georeferenced example scenes that `earthmind infer` answers about."""
+def test_quickstart_smoke_runs_every_stage_and_the_loss_falls(tmp_path):
+    """The README's main command, shortened the one documented way (EARTHMIND_SMOKE=1): every
+    stage runs, the loss falls, results.json holds the metrics, the example GeoTIFF pairs and
+    figures exist, and `earthmind infer` answers about an example with the saved checkpoint."""
     out = tmp_path / "qs"
-    recipe = load_recipe("recipes/quickstart.yaml", [f"output.dir={out}", "train.steps=2", "train.batch_size=4",
-                                                     "data.train_scenes=3", "data.eval_scenes=2"])
-    summary = recipe.run()
-    assert summary["train"]["steps"] == 2
-    for key in ("eval_before_training", "eval_after_training"):
-        report = summary[key]
-        assert report["n"] > 0 and "accuracy" in report and "segmentation" in report
-    saved = json.loads((out / "summary.json").read_text())
-    assert saved["checkpoint"] == str(out / "checkpoint")
-    example = saved["examples"][0]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", EARTHMIND_SMOKE="1")
+    res = subprocess.run([str(EARTHMIND), "run", "recipes/quickstart.yaml", f"output.dir={out}"],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "EARTHMIND_SMOKE=1: shortened run" in res.stderr
+    assert "closed M-Avg" in res.stdout  # the table
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["stages"]) == ["data", "evaluate before training", "train", "evaluate after training",
+                                       "save checkpoint", "examples and figures"]
+    assert results["train"]["steps"] == 20
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    first, last = log[0]["lm"], sum(r["lm"] for r in log[-3:]) / 3
+    assert last < first - 0.3, (first, last)
+    for key in ("mcq_m_avg", "refseg_miou", "cloud_fused_acc", "cloud_optical_only_acc"):
+        assert results[key] is None or 0.0 <= results[key] <= 1.0, key
+    assert set(results["subtasks"]) <= {"existence", "counting", "classification", "spatial_relation"}
+    assert all(0 < s["chance"] <= 0.5 for s in results["subtasks"].values())
+    assert "blind" in results and results["checks"]
+    assert (out / "loss_curve.png").stat().st_size > 1000
+    assert len(results["examples"]) == 2
+    for example in results["examples"]:
+        assert example["sky"] in ("overcast", "broken")
+        assert Path(example["figure"]).read_bytes()[:4] == b"\x89PNG"
+    example = results["examples"][0]
     res = subprocess.run([str(EARTHMIND), "infer", "--model", str(out / "checkpoint"), "--image", example["optical"],
                           "--sar", example["sar"], "--json", "--max-new-tokens", "3", "--out", str(tmp_path / "m"),
                           "Is there a water body in this scene?"],
@@ -73,3 +88,12 @@ def test_quickstart_job_end_to_end_small(tmp_path):
     assert res.returncode == 0, res.stderr
     payload = json.loads(res.stdout)
     assert set(payload["fusion_weights"]) == {"sar", "optical"}
+    assert len(payload["fusion_weights"]["sar"]) == 16  # 112 px -> 4 x 4 tokens
+
+
+def test_smoke_shortening_is_declared_by_the_job_and_user_overrides_win(monkeypatch):
+    monkeypatch.setenv("EARTHMIND_SMOKE", "1")
+    recipe = load_recipe("recipes/quickstart.yaml", ["train.steps=5"])
+    assert recipe.config["train"]["steps"] == 5 and recipe.config["data"]["train_scenes"] == 8
+    monkeypatch.delenv("EARTHMIND_SMOKE")
+    assert load_recipe("recipes/quickstart.yaml").config["train"]["steps"] > 100
