@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import random
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
