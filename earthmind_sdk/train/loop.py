@@ -95,9 +95,8 @@ def fit(trainer, records: Iterable, *, log_path: Optional[Path] = None, run_dir:
     """Train ``trainer.cfg.steps`` steps on ``records`` (any dataset; see :class:`Indexed`)."""
     cfg, rank, world = trainer.cfg, trainer.rank, trainer.world
     data = Indexed(records)
-    if len(data) < cfg.batch_size * world:
-        raise RecipeError(f"train: {len(data)} records cannot fill one step of train.batch_size="
-                          f"{cfg.batch_size} on {world} process(es)")
+    if not len(data):
+        raise RecipeError("train: the dataset holds no records")
     lengths = [data.length(i) for i in range(len(data))] if group_by_length else None
     sampler = BatchSampler(len(data), cfg.batch_size, seed=cfg.seed, world=world, rank=rank, lengths=lengths)
     history: list[dict[str, Any]] = []

@@ -19,8 +19,8 @@ import numpy as np
 class BatchSampler:
     def __init__(self, n: int, batch_size: int, *, seed: int = 0, world: int = 1, rank: int = 0,
                  lengths: Sequence[int] | None = None, mega: int = 50):
-        if n < batch_size * world:
-            raise ValueError(f"{n} records cannot fill one global batch of {batch_size} x {world} processes")
+        if n < 1:
+            raise ValueError("no records to sample from")
         self.n, self.batch_size, self.seed, self.world, self.rank = n, batch_size, seed, world, rank
         self.lengths = None if lengths is None else np.asarray(lengths)
         self.mega = mega
@@ -33,12 +33,13 @@ class BatchSampler:
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, epoch])
-        perm = rng.permutation(self.n)
+        reps = -(-self.global_batch // self.n)  # fewer records than a global batch: each comes again
+        perm = np.concatenate([rng.permutation(self.n) for _ in range(reps)])
         if self.lengths is not None:
             size = self.mega * self.global_batch
-            chunks = [perm[i:i + size] for i in range(0, self.n, size)]
+            chunks = [perm[i:i + size] for i in range(0, len(perm), size)]
             perm = np.concatenate([c[np.argsort(-self.lengths[c], kind="stable")] for c in chunks])
-        usable = self.n - self.n % self.global_batch  # drop the ragged tail: every batch is full
+        usable = len(perm) - len(perm) % self.global_batch  # drop the ragged tail: every batch is full
         return perm[:usable]
 
     def next(self) -> list[int]:

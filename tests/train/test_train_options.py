@@ -57,6 +57,8 @@ def test_length_grouped_sampler_pads_less_shards_and_resumes():
     assert [a.next() for _ in range(20)] == [b.next() for _ in range(20)]
     with pytest.raises(ValueError, match="global_batch"):
         BatchSampler(1000, 4, seed=3).load_state_dict(a.state_dict())
+    small = BatchSampler(3, 4, seed=0)  # fewer records than a batch: each one comes again
+    assert sorted(small.next()) in ([0, 0, 1, 2], [0, 1, 1, 2], [0, 1, 2, 2])
     first = BatchSampler(1000, 8, seed=2, lengths=lengths)
     assert sorted(i for _ in range(125) for i in first.next()) == list(range(1000))
 
