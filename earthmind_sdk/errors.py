@@ -49,5 +49,9 @@ class JobInterrupted(EarthMindError):
     """Ctrl-C (or SIGTERM) during a job; what finished was kept. The CLI exits with 130."""
 
 
+class DataError(EarthMindError, ValueError):
+    """A training or evaluation data entry that cannot be read as its format says."""
+
+
 class PluginError(EarthMindError):
     """A plugin's component that cannot be imported or used; names the plugin."""

@@ -1,18 +1,22 @@
 """Supervised fine-tuning with EarthMind's losses, on one process or many under torchrun.
 
-Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) each rank takes every world-size-th
-record and gradients are averaged with one all-reduce per step (gloo on CPU, NCCL on GPU).
-The model's stages are called as separate methods (encode, fuse, embed, LM, SAM2), which a
-DDP wrapper would not see, so the all-reduce is explicit.
+Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) each rank takes its slice of every global
+batch (:mod:`.sampler`) and gradients are summed with one all-reduce per step (gloo on CPU,
+NCCL on GPU). The model's stages are called as separate methods (encode, fuse, embed, LM,
+SAM2), which a DDP wrapper would not see, so the all-reduce is explicit.
+
+Every loss is normalised by its count over the whole global batch (answer tokens for the LM
+loss, segmented samples for the mask losses, ``[SEG]`` rows for SAP), counted before the first
+micro-batch runs: so gradient accumulation and any number of processes give the gradient of
+one process on the same global batch, not a mean of per-micro-batch means.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import random
-import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,7 +26,8 @@ import torch
 
 from ..batching import BatchBuilder
 from .data import Record
-from .losses import combine, mask_losses
+from .distributed import SHARDING, clip_grad_norm, full_tensor, is_sharded, shard_fsdp2
+from .losses import DEFAULT_WEIGHTS, combine, mask_losses
 
 
 @dataclass
@@ -42,6 +47,14 @@ class TrainConfig:
     sap: bool = False
     log_every: int = 10
     seed: int = 0
+    save_every: int = 0                 # checkpoint every N steps under output.dir/checkpoints (0: never)
+    keep_last: int = 2                  # checkpoints kept (0: all)
+    resume: bool = False                # continue from the run folder's latest checkpoint
+    group_by_length: bool = False       # length-grouped batches (less padding)
+    autocast: str = "bf16"              # bf16 autocast on GPU for float32 weights; "none" to disable
+    gradient_checkpointing: bool = False
+    tensorboard: bool = True            # TensorBoard events beside the JSON-lines log, when installed
+    shard: str = "replicate"            # "fsdp2": shard weights, grads and optimizer state (full fine-tuning)
     lr_scale: dict | None = None        # {submodule path: factor of lr}, e.g. {"grounding_encoder": 0.5}
     sensor_dropout: dict | None = None  # {sensor: probability its image is blanked in a closed question}
 
@@ -83,23 +96,38 @@ def apply_lora(model, lora: dict) -> None:
     model.language_model = get_peft_model(model.language_model, cfg)
 
 
+def enable_gradient_checkpointing(model) -> None:
+    """Recompute activations in the backward pass of every HF submodule that supports it
+    (the LLM and the vision encoder): less memory, about a third more compute."""
+    found = False
+    for module in model.modules():
+        if module is not model and getattr(module, "supports_gradient_checkpointing", False):
+            kw = {"use_reentrant": False}
+            if hasattr(module, "activation_checkpointing_enable"):  # transformers >= 5.x name
+                module.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+            else:
+                module.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
+            found = True
+    if not found:
+        raise ValueError("train.gradient_checkpointing: no submodule of this model supports it")
+
+
+# which count each loss is normalised by (see the module docstring)
+LOSS_COUNT = {"lm": "tokens", "mask": "seg_samples", "dice": "seg_samples", "sap": "seg_rows"}
+
+
 class Trainer:
     def __init__(self, model, tokenizer, config: TrainConfig, **builder_kw):
         self.model = model
         self.cfg = config
         torch.manual_seed(config.seed)
-        for prefix in config.freeze:
+        for prefix in config.freeze:  # dotted paths: grounding_encoder.sam2_model.image_encoder
             _submodule(model, prefix, "train.freeze").requires_grad_(False)
         if config.lora:
             apply_lora(model, config.lora)
-        self.builder = BatchBuilder(model, tokenizer, **builder_kw)
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        # fused AdamW: one pass over each tensor instead of ~10 (the tied 151k-row embedding of
-        # the tiny models makes the optimizer a large share of a CPU step)
-        fused = bool(self.params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point
-                                          for p in self.params)
-        self.opt = torch.optim.AdamW(self._param_groups(), lr=config.lr, betas=tuple(config.betas),
-                                     weight_decay=config.weight_decay, fused=fused or None)
+        if config.gradient_checkpointing:
+            enable_gradient_checkpointing(model)
+        self._tokens = self._step = 0
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.dropout_rng = random.Random(config.seed + 7919 * self.rank)
@@ -108,6 +136,23 @@ class Trainer:
 
             for p in model.parameters():
                 dist.broadcast(p.data, src=0)
+        if config.shard not in SHARDING:
+            raise ValueError(f"train.shard: {config.shard!r}; choose one of {', '.join(SHARDING)}")
+        self.units = []
+        if config.shard == "fsdp2":
+            if config.lora:
+                raise ValueError("train.shard=fsdp2 is for full fine-tuning; LoRA runs use the default (replicate)")
+            self.units = shard_fsdp2(model)
+        self.builder = BatchBuilder(model, tokenizer, **builder_kw)
+        self.names = [n for n, p in model.named_parameters() if p.requires_grad]
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        # fused AdamW: one pass over each tensor instead of ~10 (the tied 151k-row embedding of
+        # the tiny models makes the optimizer a large share of a CPU step); FSDP2 shards: per tensor
+        fused = not self.units and bool(self.params) and all(
+            p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in self.params)
+        self.opt = torch.optim.AdamW(self._param_groups(), lr=config.lr, betas=tuple(config.betas),
+                                     weight_decay=config.weight_decay, fused=fused or None,
+                                     foreach=False if self.units else None)
 
     def _param_groups(self) -> list[dict[str, Any]]:
         """One optimizer group per ``lr_scale`` entry (its parameters' lr = factor x lr), the
@@ -152,7 +197,8 @@ class Trainer:
         # vocabulary logits (151k x L logits would dominate time and memory otherwise)
         answer_cols = (batch.labels != -100).any(0).nonzero()
         keep = batch.labels.shape[1] - int(answer_cols[0]) + 1 if len(answer_cols) else 1
-        with capture as cap:
+        self._tokens += int(batch.attention_mask.sum())
+        with capture as cap, self._autocast():
             out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                         image_embeds=batch.image_embeds, position_ids=batch.position_ids,
                         output_hidden_states=True, logits_to_keep=keep)
@@ -178,8 +224,10 @@ class Trainer:
             dev, dt = self.builder.device, self.builder.dtype
             logits = model.decode_masks(torch.stack(images).to(dev, dt), prompts, sizes, gate_no_object=False)
             ce, dice = [], []
-            for lg, tg in zip(logits, targets):
-                c, d = mask_losses(lg, tg.to(dev), num_points=self.cfg.num_points, generator=None)
+            seg_records = [rec for b, rec in enumerate(records) if int(seg_pos[b].sum())]
+            for lg, tg, rec in zip(logits, targets, seg_records):
+                c, d = mask_losses(lg, tg.to(dev), num_points=self.cfg.num_points,
+                                   generator=self._points_generator(rec, dev))
                 ce.append(c)
                 dice.append(d)
             parts["mask"] = torch.stack(ce).mean()
@@ -215,24 +263,32 @@ class Trainer:
         return sap_loss(q, k, seg_batch, seg_at, img_pos, torch.stack(targets).to(q.device),
                         key_mask=batch.attention_mask.bool())
 
-    def step(self, step: int, records: list[Record]) -> dict[str, float]:
-        self.model.train()
-        chunks = [records[i::self.cfg.grad_accum] for i in range(self.cfg.grad_accum)]
-        logged: dict[str, float] = {}
-        for chunk in chunks:
-            report = combine(self.losses(chunk), self.cfg.loss_weights)
-            (report.total / self.cfg.grad_accum).backward()
-            for k, v in report.parts.items():
-                logged[k] = logged.get(k, 0.0) + v / self.cfg.grad_accum
-        if self.world > 1:
-            import torch.distributed as dist
+    def _autocast(self):
+        on_gpu = self.builder.device.type == "cuda" and self.builder.dtype == torch.float32
+        if self.cfg.autocast == "bf16" and on_gpu:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
-            for p in self.params:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-                dist.all_reduce(p.grad)
-                p.grad /= self.world
-        norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
+    def counts(self, records: list[Record]) -> dict[str, int]:
+        """What each loss is averaged over, for these records (before running them)."""
+        stop = self.builder.prompts.stop_words[0]
+        tokens = sum(len(self.builder.tokenizer(r.answer + stop, add_special_tokens=False)["input_ids"])
+                     for r in records)
+        seg = getattr(self.model, "grounding_encoder", None) is not None
+        return {"tokens": tokens, "seg_samples": sum(1 for r in records if seg and r.masks),
+                "seg_rows": sum(len(r.masks) for r in records if seg), "records": len(records)}
+
+    def _points_generator(self, rec: Record, device) -> torch.Generator:
+        """The mask-loss points of a record depend on (seed, step, record) only: the same on
+        any number of processes or micro-batches, and again after a resume."""
+        key = zlib.crc32(f"{self.cfg.seed}:{self._step}:{rec.sample.id}".encode())
+        return torch.Generator(device=device).manual_seed(key)
+
+    def step(self, step: int, records: list[Record]) -> dict[str, float]:
+        """One optimizer step on this rank's ``records`` (its share of the global batch)."""
+        self._step = step
+        logged = self.accumulate(records)
+        norm = clip_grad_norm(self.params, self.cfg.grad_clip, self.world)
         for group in self.opt.param_groups:
             group["lr"] = group["scale"] * self.cfg.lr * lr_factor(step, self.cfg.steps, self.cfg.warmup_ratio)
         self.opt.step()
@@ -241,45 +297,69 @@ class Trainer:
         logged["lr"] = self.cfg.lr * lr_factor(step, self.cfg.steps, self.cfg.warmup_ratio)
         return logged
 
-    def fit(self, records: Iterable[Record], log_path: Path | None = None, progress: Any = None,
-            desc: str = "train") -> list[dict[str, Any]]:
-        """Train for ``cfg.steps`` steps; ``log_path`` gets a JSON line every ``log_every`` steps;
-        ``progress`` (rank 0 only) as in :mod:`earthmind_sdk.jobs.progress`."""
-        from ..jobs.progress import Progress
-
-        data = list(records)[self.rank::self.world]
-        if not data:
-            raise ValueError("no training records for this rank")
-        rng = random.Random(self.cfg.seed + self.rank)
-        order: list[int] = []
-        history = []
-        if log_path is not None and self.rank == 0:
-            log_path.write_text("")  # one run per log
-        t0 = time.perf_counter()
-        bar = Progress(self.cfg.steps, desc, progress=progress if self.rank == 0 else False, unit="step")
-        for step in range(self.cfg.steps):
-            if len(order) < self.cfg.batch_size:
-                more = list(range(len(data)))
-                rng.shuffle(more)
-                order.extend(more)
-            picked, order = order[:self.cfg.batch_size], order[self.cfg.batch_size:]
-            logged = self.step(step, [data[i] for i in picked])
-            logged.update(step=step, elapsed_s=round(time.perf_counter() - t0, 3))
-            history.append(logged)
-            if log_path is not None and self.rank == 0 and (step % self.cfg.log_every == 0 or step == self.cfg.steps - 1):
-                with open(log_path, "a") as fh:
-                    fh.write(json.dumps(logged) + "\n")
-            bar.update()
-        bar.close()
+    def accumulate(self, records: list[Record]) -> dict[str, float]:
+        """Forward and backward over ``grad_accum`` micro-batches; leaves every process holding
+        the gradient of the whole global batch. Returns the global loss parts."""
+        self.model.train()
+        chunks = [records[i::self.cfg.grad_accum] for i in range(self.cfg.grad_accum)]
+        counts = [self.counts(c) for c in chunks]
+        keys = ("tokens", "seg_samples", "seg_rows", "records")
+        total = torch.tensor([float(sum(c[k] for c in counts)) for k in keys], dtype=torch.float64)
         if self.world > 1:
-            self.check_replicas()
-        return history
+            import torch.distributed as dist
+
+            dist.all_reduce(total)
+        total = dict(zip(keys, total.tolist()))
+        weights = {**DEFAULT_WEIGHTS, **(self.cfg.loss_weights or {})}
+        parts_sum: dict[str, float] = {}
+        self._tokens = 0
+        for chunk, n in zip(chunks, counts):
+            parts = self.losses(chunk)
+            share = {k: n[LOSS_COUNT.get(k, "records")] / max(1.0, total[LOSS_COUNT.get(k, "records")])
+                     for k in parts}
+            report = combine({k: v * share[k] for k, v in parts.items()}, self.cfg.loss_weights)
+            report.total.backward()
+            for k, v in report.parts.items():
+                parts_sum[k] = parts_sum.get(k, 0.0) + v
+        names = sorted(LOSS_COUNT.keys() | parts_sum.keys())
+        summed = torch.tensor([parts_sum.get(k, 0.0) for k in names] + [float(self._tokens)], dtype=torch.float64)
+        if self.world > 1:
+            for p in self.params:
+                if is_sharded(p):
+                    continue  # FSDP2 reduce-scattered it in backward
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad)
+            dist.all_reduce(summed)
+        present = {k for k in names if k in parts_sum}
+        if self.world > 1:  # a part some rank computed is in the global mean even if this rank had none
+            flags = torch.tensor([1.0 if k in present else 0.0 for k in names])
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            present = {k for k, f in zip(names, flags.tolist()) if f}
+        logged = {k: float(v) for k, v in zip(names, summed.tolist()) if k in present}
+        logged["loss"] = sum(weights[k] * v for k, v in logged.items())
+        logged["tokens"] = int(summed[-1])
+        return logged
+
+    def fit(self, records: Iterable[Record], log_path: Path | None = None, **loop: Any) -> list[dict[str, Any]]:
+        """Train on ``records``; ``loop`` takes :func:`.loop.fit`'s options (run folder,
+        checkpoints, resume, length grouping, progress)."""
+        from .loop import fit
+
+        return fit(self, records, log_path=log_path, **loop)
+
+    def full_gradients(self) -> dict[str, torch.Tensor]:
+        """Every trainable parameter's whole gradient (zeros where none), on every rank."""
+        return {n: (full_tensor(p.grad) if p.grad is not None else torch.zeros(p.shape, dtype=p.dtype)).detach().clone()
+                for n, p in zip(self.names, self.params)}
 
     def check_replicas(self) -> None:
-        """Every rank must hold the same weights after training; a divergence is an error."""
+        """Every rank must hold the same replicated weights after training; a divergence is an
+        error (sharded weights have one copy each: nothing to compare)."""
         import torch.distributed as dist
 
-        local = torch.stack([p.detach().double().sum() for p in self.params]).sum().reshape(1)
+        local = torch.stack([p.detach().double().sum() for p in self.params if not is_sharded(p)]
+                            or [torch.zeros((), dtype=torch.float64)]).sum().reshape(1)
         gathered = [torch.zeros_like(local) for _ in range(self.world)]
         dist.all_gather(gathered, local)
         values = [float(g) for g in gathered]
