@@ -107,6 +107,21 @@ def main(argv=None):
             ok = r.get("picked") == r["expected"]
             rows.append((f"load {folder}", "fusion picked, no hints", f"{r['expected']} ({r['version']})",
                          str(got)[:60], ok))
+    for version, m in C.MODELS.items():
+        rt = work / "theirs" / f"roundtrip_{version}.json"
+        if not rt.is_file():
+            continue
+        r = json.loads(rt.read_text())
+        if "error" in r:
+            rows.append((f"save {m['folder']}", "their from_pretrained on our save", "loads", r["error"][:60], False))
+            continue
+        miss, unexp = r.get("missing_keys", []), r.get("unexpected_keys", [])
+        rows.append((f"save {m['folder']}", "keys: our save vs their model", "none missing/unexpected",
+                     f"{len(miss)} missing, {len(unexp)} unexpected" + (f" e.g. {(miss + unexp)[0]}" if miss + unexp else ""),
+                     not miss and not unexp))
+        rows.append((f"save {m['folder']}", "tensors after their load", f"= their save ({r['n_reference_tensors']})",
+                     f"{r['n_differing']} differ" + (f" e.g. {r['tensors_differing_from_their_save'][0]}"
+                                                     if r["n_differing"] else ""), r["n_differing"] == 0))
     w = [max(len(str(r[i])) for r in rows) for i in range(4)]
     head = ("case", "quantity", "target", "measured")
     print("  ".join(h.ljust(w[i]) for i, h in enumerate(head)) + "  pass")

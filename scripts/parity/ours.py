@@ -2,6 +2,7 @@
 
     python ours.py prepare WORK     # tokenizer + 8-bit PNG inputs from tests/data
     python ours.py run WORK [--only CASE ...]
+    python ours.py roundtrip WORK   # load each folder and write it back with earthmind_sdk.save
 
 ``run`` loads the checkpoints the authors' code saved (``WORK/ckpt``) with ``earthmind_sdk.load``
 (no hints: fusion and sensors are decided from the folder's contents), answers each case with
@@ -290,15 +291,41 @@ def run(work: Path, only) -> None:
         gc.collect()
 
 
+def roundtrip(work: Path) -> None:
+    """Each checkpoint the authors' code saved, loaded and saved again by us into
+    ``WORK/ours_saved/<folder>`` (theirs.py --load-ours then loads it with their from_pretrained)."""
+    import gc
+    import shutil
+
+    import earthmind_sdk
+    from earthmind_sdk.text.tokenizer import load_tokenizer
+
+    for version, m in C.MODELS.items():
+        src = work / "ckpt" / m["folder"]
+        dst = work / "ours_saved" / m["folder"]
+        tmp = dst.with_name(dst.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model, _info = earthmind_sdk.load(src)
+        names = earthmind_sdk.save(model, tmp, tokenizer=load_tokenizer(src))
+        if dst.exists():
+            shutil.rmtree(dst)
+        tmp.rename(dst)
+        print(f"[ours] saved {version} -> {dst} ({', '.join(names)})", flush=True)
+        del model
+        gc.collect()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("step", choices=["prepare", "run"])
+    ap.add_argument("step", choices=["prepare", "run", "roundtrip"])
     ap.add_argument("work", type=Path)
     ap.add_argument("--only", nargs="*")
     args = ap.parse_args(argv)
     work = args.work.resolve()
     if args.step == "prepare":
         prepare(work)
+    elif args.step == "roundtrip":
+        roundtrip(work)
     else:
         run(work, args.only)
 

@@ -10,7 +10,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 sdk="$(cd "$here/../.." && pwd)"
 work="${PARITY_WORK:-/work/parity/work}"
-v1="" v2="" only=() steps="prepare theirs ours compare"
+v1="" v2="" only=() steps="prepare theirs ours roundtrip compare"
 while [ $# -gt 0 ]; do
   case "$1" in
     --v1) v1="$2"; shift 2 ;;
@@ -37,6 +37,7 @@ for step in $steps; do
     prepare) "${ours_env[@]}" "$our_py" "$here/ours.py" prepare "$work" ;;
     theirs)  HF_HUB_OFFLINE=1 "$their_py" "$here/theirs.py" --v1 "$v1" --v2 "$v2" "$work" "${only_args[@]}" ;;
     ours)    "${ours_env[@]}" "$our_py" "$here/ours.py" run "$work" "${only_args[@]}" ;;
+    roundtrip) "${ours_env[@]}" "$our_py" "$here/ours.py" roundtrip "$work" && HF_HUB_OFFLINE=1 "$their_py" "$here/theirs.py" --v1 "$v1" --v2 "$v2" "$work" --load-ours ;;
     compare) "$our_py" "$here/compare.py" "$work" --json "$work/report.json" || status=$? ;;
   esac
   echo "[run.sh] $step: $(( $(date +%s) - t0 ))s" >&2

@@ -280,6 +280,43 @@ def load_tokenizer(folder: Path):
     return PreTrainedTokenizerFast(tokenizer_file=str(legacy), clean_up_tokenization_spaces=False, **specials)
 
 
+def load_ours(version: str, pkg: str, work: Path) -> None:
+    """Their from_pretrained on the folder our save wrote: missing / unexpected keys, and every
+    tensor against the checkpoint their own save wrote."""
+    import torch
+    from safetensors.torch import load_file
+
+    mdl_mod = importlib.import_module(f"{pkg}.modeling_earthmind_chat")
+    folder = C.MODELS[version]["folder"]
+    ours_dir = work / "ours_saved" / folder
+    if not (ours_dir / "config.json").is_file():
+        print(f"[theirs] no {ours_dir}; run ours.py roundtrip first", flush=True)
+        return
+    report = {"folder": str(ours_dir)}
+    try:
+        model, info = mdl_mod.Sa2VAChatModel.from_pretrained(str(ours_dir), torch_dtype=torch.float32,
+                                                             output_loading_info=True)
+        report.update({k: sorted(v) for k, v in info.items() if k in ("missing_keys", "unexpected_keys",
+                                                                       "mismatched_keys")})
+        ref = {}
+        for f in sorted((work / "ckpt" / folder).glob("*.safetensors")):
+            ref.update(load_file(str(f)))
+        state = model.state_dict()
+        diff = [k for k, v in ref.items() if k not in state or state[k].shape != v.shape
+                or not torch.equal(state[k].float(), v.float())]
+        report["tensors_differing_from_their_save"] = diff[:50]
+        report["n_differing"] = len(diff)
+        report["n_reference_tensors"] = len(ref)
+        del model
+    except Exception as exc:  # noqa: BLE001 - reported in the table
+        report["error"] = f"{type(exc).__name__}: {exc}"[:600]
+    out = work / "theirs" / f"roundtrip_{version}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print(f"[theirs] their from_pretrained on our save ({version}): "
+          f"{ {k: (len(v) if isinstance(v, list) else v) for k, v in report.items()} }", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--v1", type=Path, required=True, help="checkout of shuyansy/EarthMind")
@@ -287,6 +324,7 @@ def main(argv=None):
     ap.add_argument("work", type=Path)
     ap.add_argument("--only", nargs="*", help="case names (default: all)")
     ap.add_argument("--no-build", action="store_true", help="reuse WORK/ckpt (load it with their from_pretrained)")
+    ap.add_argument("--load-ours", action="store_true", help="only: their from_pretrained on WORK/ours_saved")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -297,9 +335,13 @@ def main(argv=None):
     wanted = [c for c in C.CASES if not args.only or c["name"] in args.only]
     for version, checkout in (("v1", args.v1), ("v2", args.v2)):
         todo = [c for c in wanted if c["model"] == version]
+        pkg = f"em_{version}"
+        if args.load_ours:
+            scratch_copy(find_models_dir(checkout.resolve()), work / "code" / pkg)
+            load_ours(version, pkg, work)
+            continue
         if not todo:
             continue
-        pkg = f"em_{version}"
         scratch_copy(find_models_dir(checkout.resolve()), work / "code" / pkg)
         if args.no_build:
             mdl_mod = importlib.import_module(f"{pkg}.modeling_earthmind_chat")
