@@ -97,10 +97,18 @@ class Recorder:
 
 
 def fusion_of(model) -> str | None:
+    """The fusion the loader chose, as the release would call it: "concat" for a plain tile-by-tile
+    join (also an "mma" module with reweight off), "hca", or "<name>(args)" for anything else."""
     spec = getattr(model.spec, "fusion", None)
     if not spec:
         return None
-    return spec.get("name") if isinstance(spec, dict) else str(spec)
+    if not isinstance(spec, dict):
+        return str(spec)
+    name, args = spec.get("name"), dict(spec.get("args") or {})
+    if name == "mma" and args.get("reweight") is False:
+        return "concat"
+    shown = {k: v for k, v in args.items() if k not in ("num_queries",)}
+    return name + (f"({shown})" if name not in ("concat", "hca") and shown else "")
 
 
 def fusion_report(work: Path) -> dict:
