@@ -23,7 +23,9 @@ def _load(path: Path) -> dict:
     return load_file(str(path)) if path.is_file() else {}
 
 
-def _maxdiff(a, b):
+def _maxdiff(a, b, flat=False):
+    if flat and a is not None and b is not None:
+        a, b = a.reshape(-1), b.reshape(-1)
     if a is None or b is None:
         return None, "missing " + ("theirs" if a is None else "ours")
     if a.shape != b.shape:
@@ -37,8 +39,8 @@ def _maxdiff(a, b):
 def rows_for_case(name: str, th: dict, ou: dict) -> list[tuple]:
     rows = []
 
-    def close(qty, key, tol, target=None):
-        d, txt = _maxdiff(th.get(key), ou.get(key))
+    def close(qty, key, tol, target=None, flat=False):
+        d, txt = _maxdiff(th.get(key), ou.get(key), flat)
         ok = d is not None and d <= tol
         rows.append((name, qty, target or (f"max|diff| <= {tol:g}" if tol else "bit-equal"), txt, ok))
         return d
@@ -75,7 +77,7 @@ def rows_for_case(name: str, th: dict, ou: dict) -> list[tuple]:
         rows.append((name, "mask positive fraction (theirs)", "1% .. 99%", f"{100 * frac:.1f}%",
                      0.01 <= frac <= 0.99))
     if "fusion_weight_optical" in th:
-        close("HCA optical weight (diag.)", "fusion_weight_optical", C.TOL)
+        close("HCA optical weight (diag.)", "fusion_weight_optical", C.TOL, flat=True)
     return rows
 
 
