@@ -67,7 +67,9 @@ class Progress:
     """A progress reporter; use as a context manager and call :meth:`update` per unit/batch."""
 
     def __init__(self, total: Optional[int], desc: str, *, progress: ProgressArg = None,
-                 unit: str = "it", interval: float = 10.0, initial: int = 0):
+                 unit: str = "it", interval: Optional[float] = None, initial: int = 0):
+        if interval is None:  # EARTHMIND_PROGRESS_INTERVAL: seconds between log lines (default 10)
+            interval = float(os.environ.get("EARTHMIND_PROGRESS_INTERVAL") or 10.0)
         self.desc, self.total, self.unit, self.interval = desc, total, unit, interval
         self.done = self._start_done = initial
         self._t0 = self._last_log = time.monotonic()
@@ -130,6 +132,6 @@ class Progress:
 
 
 def progress(total: Optional[int], desc: str, *, progress: ProgressArg = None, unit: str = "it",
-             interval: float = 10.0, initial: int = 0) -> Progress:
+             interval: Optional[float] = None, initial: int = 0) -> Progress:
     """A :class:`Progress` (function form, for ``with progress(n, "eval") as bar:``)."""
     return Progress(total, desc, progress=progress, unit=unit, interval=interval, initial=initial)

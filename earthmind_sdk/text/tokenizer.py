@@ -55,6 +55,21 @@ def default_tokenizer():
     return _cached_default()
 
 
+def _llm_config(path: Path):
+    """The language model's config for AutoTokenizer, so that it does not read the checkpoint's
+    ``config.json`` itself (transformers does not know ``sa2va_chat`` and would warn)."""
+    import json
+
+    from transformers import AutoConfig, PretrainedConfig
+
+    try:
+        llm = dict(json.loads((path / "config.json").read_text())["llm_config"])
+        return AutoConfig.for_model(llm.pop("model_type"), **{k: v for k, v in llm.items()
+                                                               if k not in ("architectures", "auto_map")})
+    except Exception:  # noqa: BLE001 - no usable llm_config: the tokenizer files must name their class
+        return PretrainedConfig()
+
+
 def load_tokenizer(checkpoint_dir: str | Path):
     """A checkpoint directory's own tokenizer files, offline and without remote code."""
     from transformers import AutoTokenizer
@@ -64,7 +79,8 @@ def load_tokenizer(checkpoint_dir: str | Path):
     if not files:
         raise CheckpointError(f"{path}: no tokenizer files (tokenizer.json / tokenizer_config.json / vocab.json)")
     try:
-        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False, local_files_only=True)
+        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False, local_files_only=True,
+                                            config=_llm_config(path))
     except Exception as exc:  # noqa: BLE001 - reported with the folder named
         hint = ""
         cfg = path / "tokenizer_config.json"
