@@ -54,16 +54,18 @@ def scenes_from_args(args) -> list:
 
 
 def infer_many_command(args) -> int:
-    from ..jobs import JsonlStream, open_run_folder, output_stem, request_hash
+    from ..jobs import open_run_folder, output_stem, request_hash
     from ..jobs.batch import run_batch
+    from ..jobs.shard import ShardedStream, current_world, open_on_main
     from .cli import _sensor_for, guess_task, open_pipeline, write_masks
     from .sample import Sample
 
     scenes = scenes_from_args(args)
     task = args.task or guess_task(args.question)
     request = {"question": args.question, "task": task, "model": args.model, "max_new_tokens": args.max_new_tokens}
-    run = open_run_folder(args.out, job="infer", shared=True)
-    pipe = open_pipeline(args.model, device=args.device, dtype=args.dtype)
+    world = current_world()
+    run = open_on_main(world, lambda: open_run_folder(args.out, job="infer", shared=True))
+    pipe = open_pipeline(args.model, device=world.device(args.device), dtype=args.dtype)
     family = {"sar": "sar", "ms": "multispectral"}
 
     def process(chunk) -> list[dict[str, Any]]:
@@ -83,11 +85,13 @@ def infer_many_command(args) -> int:
 
     # named after the request and its inputs: a rerun of the same command resumes, another call starts afresh
     records = run.file(f"answers-{request_hash([request, [s.inputs for s in scenes]])}.jsonl")
-    with JsonlStream(records) as stream:
-        run.record(records)
-        before = len(stream.rows())
+    with ShardedStream(run, records.name, world) as stream:
+        answered = stream.done_ids("ok")
         counts = run_batch(scenes, process, stream, batch_size=args.batch_size, desc="infer")
-        for row in stream.rows()[before:]:
+    if counts is None:  # another rank of a torchrun: rank 0 reports
+        return 0
+    for row in stream.merged:
+        if row["id"] not in answered:
             print(json.dumps(row, default=str))
     print(f"infer: {counts['ok']}/{counts['scenes']} answered ({counts['failed']} failed); records in {records}",
           file=sys.stderr)

@@ -140,6 +140,7 @@ class ShardedStream:
         self.own = self.final if world.size == 1 else run.file(Path(PARTS) / f"{stem}.rank{world.rank:05d}{suffix}")
         self.earlier = self._read()
         self.rows_per_part: dict[str, int] = {}
+        self.merged: Optional[list[dict]] = None
         self._counted = len(self.earlier)
         world.barrier()
         self._stream = JsonlStream(self.own, key=key)
@@ -182,7 +183,7 @@ class ShardedStream:
     def merge(self, keys: Sequence[str], on_wait: Optional[Callable[[], None]] = None) -> Optional[list[dict]]:
         """Close this rank's part, wait for every rank; rank 0 writes ``name`` (the row that
         counts for each of ``keys``, in that order), removes the parts (``rows_per_part`` keeps
-        how many rows each held) and returns the rows."""
+        how many rows each held) and returns the rows (also kept as ``merged``)."""
         from .atomic import atomic_write_text
         import json
 
@@ -198,6 +199,7 @@ class ShardedStream:
                 best[k] = _prefer(best[k], row) if k in best else row
         rows = [best[str(k)] for k in keys if str(k) in best]
         self.rows_per_part = {p.name: sum(1 for _ in read_jsonl(p)) for p in self._sources()[1:]}
+        self.merged = rows
         atomic_write_text(self.final, "".join(json.dumps(r, default=str) + "\n" for r in rows))
         self.run.record(self.final)
         for part in self._sources()[1:]:
