@@ -191,6 +191,8 @@ class ShardedStream:
         self.world.barrier(on_wait if self.world.main else None)
         if not self.world.main:
             return None
+        if on_wait is not None:
+            on_wait()  # every part complete now: the last progress step
         wanted = {str(k) for k in keys}
         best: dict[str, dict] = {}
         for row in self._read():
