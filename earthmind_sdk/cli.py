@@ -141,6 +141,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"earthmind {args.command}: error: {exc}" if not isinstance(exc, JobInterrupted)
               else f"earthmind {args.command}: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED if isinstance(exc, JobInterrupted) else 2
+    except Exception as exc:  # noqa: BLE001 - an SDK bug: still one line; EARTHMIND_DEBUG=1 shows the traceback
+        import os
+
+        if os.environ.get("EARTHMIND_DEBUG"):
+            raise
+        text = " ".join(str(exc).split())[:300]
+        print(f"earthmind {args.command}: internal error: {type(exc).__name__}: {text} "
+              "(rerun with EARTHMIND_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,25 +15,8 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from .errors import RecipeError, UnknownComponentError
-
-
-@dataclass
-class Field:
-    """One recipe key: its type(s), default, allowed values, and meaning."""
-
-    types: tuple[type, ...] | type
-    default: Any = None
-    required: bool = False
-    choices: tuple[Any, ...] | None = None
-    registry: str | None = None  # value must be a name in this component registry
-    doc: str = ""
-    schema: Mapping[str, "Field"] | None = None  # nested mapping
-    items: "Field | None" = None  # list items
-
-    def type_names(self) -> str:
-        types = self.types if isinstance(self.types, tuple) else (self.types,)
-        return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+from .errors import RecipeError
+from .schema import Field, _choice_message, component_args, validate  # noqa: F401 - recipes' public names
 
 
 @dataclass
@@ -64,7 +47,8 @@ MODEL = {
                   doc="bundled spec name (tiny, earthmind-4b, earthmind-4b-multi, sa2va-4b), a spec YAML path, or an inline spec"),
     "checkpoint": Field((str, type(None)), doc="HF-format checkpoint directory; null builds the spec with random weights"),
     "dtype": Field(str, default="float32", choices=("float32", "bfloat16", "float16")),
-    "device": Field(str, default="cpu", doc="cpu, cuda, cuda:N"),
+    "device": Field(str, default="cpu", doc="cpu, cuda, cuda:N", pattern=r"cpu|cuda(:\d+)?|mps",
+                    hint="cpu, cuda, cuda:N or mps"),
 }
 OUTPUT = {
     "dir": Field(str, default="out", doc="folder for results; created if missing, never overwritten silently"),
@@ -81,7 +65,7 @@ def register_job(job: Job) -> None:
 def _top(extra: Mapping[str, Field]) -> dict[str, Field]:
     base = {
         "job": Field(str, required=True, doc="which runner executes this recipe"),
-        "seed": Field(int, default=0),
+        "seed": Field(int, default=0, ge=0),
         "model": Field(dict, schema=MODEL),
         "output": Field(dict, schema=OUTPUT),
     }
@@ -94,8 +78,8 @@ register_job(Job(
     "earthmind_sdk.inference.runner:run_infer_recipe",
     _top({
         "task": Field(str, default="vqa", registry="tasks", doc="task that builds prompts and parses answers"),
-        "batch_size": Field(int, default=4),
-        "max_new_tokens": Field(int, default=64),
+        "batch_size": Field(int, default=4, ge=1),
+        "max_new_tokens": Field(int, default=64, ge=1),
         "samples": Field(list, required=True, doc="list of {images: {sensor: path}, question, ...}",
                          items=Field(dict)),
     }),
@@ -111,7 +95,9 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not path.is_file():
         raise RecipeError(f"{source}: recipe file not found")
     try:
-        raw = load_yaml_strict(path.read_text())
+        raw = load_yaml_strict(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{source}: not a text (UTF-8) file: byte {exc.start} is 0x{exc.object[exc.start]:02x}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -181,80 +167,43 @@ def apply_override(config: dict, item: str, *, source: str = "<recipe>") -> None
         node[parts[-1]] = value
 
 
-def validate(config: Mapping[str, Any], schema: Mapping[str, Field], *, source: str, path: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in config:
-        if key not in schema:
-            close = difflib.get_close_matches(str(key), list(schema), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RecipeError(f"{source}: {path}{key}: unknown key{hint} Allowed keys: {', '.join(schema)}")
-    for key, spec in schema.items():
-        where = f"{path}{key}"
-        if key in config and config[key] is not None:
-            value = config[key]
-        elif spec.required:
-            raise RecipeError(f"{source}: {where}: required key is missing ({spec.doc or spec.type_names()})")
-        else:
-            value = copy.deepcopy(spec.default)
-            if value is None and spec.schema is not None:
-                value = {}
-            if value is None:
-                out[key] = None
-                continue
-        out[key] = _check(value, spec, source=source, where=where)
-    return out
-
-
-def _check(value: Any, spec: Field, *, source: str, where: str) -> Any:
-    types = spec.types if isinstance(spec.types, tuple) else (spec.types,)
-    if float in types and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-        raise RecipeError(f"{source}: {where}: expected {spec.type_names()}, got {type(value).__name__} {value!r}")
-    if spec.choices is not None and value not in spec.choices:
-        raise RecipeError(f"{source}: {where}: {_choice_message(value, list(spec.choices))}")
-    if spec.registry is not None:
-        from .plugins import registry
-
-        try:
-            registry(spec.registry).entry(value)
-        except UnknownComponentError as exc:
-            raise RecipeError(f"{source}: {where}: {exc}") from None
-    if spec.schema is not None and isinstance(value, dict):
-        return validate(value, spec.schema, source=source, path=where + ".")
-    if spec.items is not None and isinstance(value, list):
-        return [_check(v, spec.items, source=source, where=f"{where}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
-def _choice_message(value: Any, allowed: list[Any]) -> str:
-    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{value!r} is not allowed{hint}; allowed values: {', '.join(map(str, allowed))}"
-
-
 def _dataset_section(default: str) -> Field:
     return Field(dict, schema={
         "dataset": Field(str, default=default, registry="datasets"),
-        "args": Field(dict, default={}, doc="keyword arguments of the dataset (e.g. root, annotations, path)"),
+        "args": component_args("datasets", "dataset", doc="keyword arguments of the dataset (e.g. root, annotations, path)"),
     })
 
 
+#: What ``train.freeze`` may name: the model's top-level parts.
+MODEL_PARTS = ("vision_model", "mlp1", "language_model", "fusion", "grounding_encoder", "text_hidden_fcs")
+
+_LORA = {
+    "r": Field(int, default=128, ge=1, doc="LoRA rank (v1: 128)"),
+    "alpha": Field(int, default=256, ge=1, doc="LoRA alpha (v1: 256)"),
+    "dropout": Field(float, default=0.05, ge=0.0, le=1.0),
+    "targets": Field(list, default=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+                     items=Field(str), doc="LLM linear layers that get adapters"),
+}
+_LOSS_WEIGHTS = {name: Field(float, default=default, ge=0.0)
+                 for name, default in (("lm", 1.0), ("mask", 2.0), ("dice", 0.5), ("sap", 0.1))}
+
 _TRAIN = {
-    "steps": Field(int, default=100, doc="optimizer steps"),
-    "batch_size": Field(int, default=8, doc="records per step on each process"),
-    "grad_accum": Field(int, default=1, doc="split each step's records into this many backward passes"),
-    "lr": Field(float, default=4e-5, doc="AdamW peak learning rate (EarthMind v1: 4e-5)"),
-    "weight_decay": Field(float, default=0.05),
-    "betas": Field(list, default=[0.9, 0.999], items=Field(float)),
-    "warmup_ratio": Field(float, default=0.05, doc="linear warm-up share, then cosine"),
-    "grad_clip": Field(float, default=1.0),
-    "freeze": Field(list, default=["vision_model"], items=Field(str), doc="submodules kept frozen"),
-    "lora": Field((dict, type(None)), default=None, doc="{r, alpha, dropout, targets} on the LLM (v1: 128/256/0.05)"),
-    "loss_weights": Field((dict, type(None)), default=None, doc="override of lm 1.0, mask 2.0, dice 0.5, sap 0.1"),
-    "num_points": Field(int, default=12544, doc="points sampled per mask for the mask losses"),
+    "steps": Field(int, default=100, ge=1, doc="optimizer steps"),
+    "batch_size": Field(int, default=8, ge=1, doc="records per step on each process"),
+    "grad_accum": Field(int, default=1, ge=1, doc="split each step's records into this many backward passes"),
+    "lr": Field(float, default=4e-5, gt=0.0, doc="AdamW peak learning rate (EarthMind v1: 4e-5)"),
+    "weight_decay": Field(float, default=0.05, ge=0.0),
+    "betas": Field(list, default=[0.9, 0.999], items=Field(float, ge=0.0, le=1.0)),
+    "warmup_ratio": Field(float, default=0.05, ge=0.0, le=1.0, doc="linear warm-up share, then cosine"),
+    "grad_clip": Field(float, default=1.0, gt=0.0),
+    "freeze": Field(list, default=["vision_model"], items=Field(str, choices=MODEL_PARTS), doc="submodules kept frozen"),
+    "lora": Field((dict, type(None)), default=None, schema=_LORA,
+                  doc="{r, alpha, dropout, targets} on the LLM (v1: 128/256/0.05)"),
+    "loss_weights": Field((dict, type(None)), default=None, schema=_LOSS_WEIGHTS,
+                          doc="override of lm 1.0, mask 2.0, dice 0.5, sap 0.1"),
+    "num_points": Field(int, default=12544, ge=1, doc="points sampled per mask for the mask losses"),
     "sap": Field(bool, default=False, doc="Spatial Attention Prompting loss (v1), from the last layer's q/k"),
-    "log_every": Field(int, default=10),
+    "log_every": Field(int, default=10, ge=1),
 }
 
 register_job(Job(
@@ -272,9 +221,9 @@ register_job(Job(
     "earthmind_sdk.train.runner:run_quickstart_recipe",
     _top({
         "data": Field(dict, schema={
-            "train_scenes": Field(int, default=96),
-            "eval_scenes": Field(int, default=24),
-            "size": Field(int, default=56, doc="scene size in pixels"),
+            "train_scenes": Field(int, default=96, ge=1),
+            "eval_scenes": Field(int, default=24, ge=1),
+            "size": Field(int, default=56, ge=16, doc="scene size in pixels"),
         }),
         "train": Field(dict, schema=_TRAIN),
     }),
@@ -308,9 +257,9 @@ register_job(Job(
     "earthmind_sdk.eval.runner:run_eval_recipe",
     _top({
         "data": _dataset_section("earthmind_bench"),
-        "batch_size": Field(int, default=8),
-        "max_new_tokens": Field(int, default=64),
-        "ablate": Field((str, type(None)), default=None,
+        "batch_size": Field(int, default=8, ge=1),
+        "max_new_tokens": Field(int, default=64, ge=1),
+        "ablate": Field((str, type(None)), default=None, registry="sensors",
                         doc="blank this sensor's image (e.g. sar) to measure how much the model uses it"),
     }),
     doc="score a model on a benchmark; writes predictions.jsonl and scores.json",

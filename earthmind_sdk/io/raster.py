@@ -50,7 +50,9 @@ def read_raster(path: PathLike, *, bands: Optional[Sequence[Union[int, str]]] = 
                 indexes = _pick_bands(path, names, bands)
                 data, crs, transform, nodata, meta = _read_from(src, indexes)
     except rasterio.errors.RasterioIOError as exc:
-        raise RasterError(f"{path}: cannot be read as a raster ({exc})") from exc
+        raise RasterError(f"{path}: cannot be read as a raster ({' '.join(str(exc).split())[:200]})") from None
+    if meta["driver"] in ("PNG", "JPEG"):
+        _check_complete(path)
     picked = tuple(names[i - 1] for i in indexes)
     if band_names is not None:
         if len(band_names) != data.shape[0]:
@@ -89,6 +91,18 @@ def read_window(src, window, *, source: str) -> Raster:
     data, crs, transform, nodata, meta = _read_from(src, list(range(1, len(names) + 1)), window)
     return Raster(data=data, band_names=names, crs=crs, transform=transform, nodata=nodata,
                   source=source, meta=meta)
+
+
+def _check_complete(path: Path) -> None:
+    """GDAL returns the decoded part of a truncated PNG/JPEG without an error; Pillow decodes the
+    whole file and says when it ends early."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise RasterError(f"{path}: truncated or corrupt image ({exc})") from None
 
 
 def _names_in_file(src) -> tuple[str, ...]:

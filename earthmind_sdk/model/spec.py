@@ -89,10 +89,12 @@ def _read_raw(source, depth: int = 0) -> tuple[dict, str]:
             raise RecipeError(f"model spec {source!r}: no such file and not a bundled spec "
                               f"({', '.join(bundled_spec_names())})")
         where = str(path)
+        from ..recipes import load_yaml_strict
+
         try:
-            raw = yaml.safe_load(path.read_text())
+            raw = load_yaml_strict(path.read_text())
         except yaml.YAMLError as exc:
-            raise RecipeError(f"{where}: malformed YAML: {exc}") from None
+            raise RecipeError(f"{where}: malformed YAML: {' '.join(str(exc).split())}") from None
         raw = dict(raw or {})
         raw.setdefault("name", path.stem)
     base = raw.pop("base", None)
@@ -115,8 +117,11 @@ def _deep_merge(base: dict, over: dict) -> dict:
 def validate_spec(raw: Any, where: str = "model spec") -> ModelSpec:
     from ..plugins import registry
 
+    from ..schema import bind_args, check_untrusted
+
     if not isinstance(raw, dict):
         raise RecipeError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    check_untrusted(raw, where, RecipeError)
     raw = copy.deepcopy(raw)
     unknown = sorted(set(raw) - set(_TOP))
     if unknown:
@@ -145,9 +150,10 @@ def validate_spec(raw: Any, where: str = "model spec") -> ModelSpec:
         if not isinstance(args, dict):
             raise RecipeError(f"{where}: {key}.args: expected a mapping, got {type(args).__name__}")
         try:
-            registry(kind).entry(value["name"])
+            factory = registry(kind).get(value["name"])
         except UnknownComponentError as exc:
             raise RecipeError(f"{where}: {key}.name: {exc}") from None
+        bind_args(factory, args, f"{where}: {key}.args")
         raw[key] = {"name": value["name"], "args": args}
     if len(sensors) > 1 and raw.get("fusion") is None:
         raise RecipeError(f"{where}: fusion: a spec with {len(sensors)} sensors needs a fusion "

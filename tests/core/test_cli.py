@@ -59,12 +59,21 @@ def installed_plugins(tmp_path_factory):
     broken = make_distribution(root, "earthmind-broken", "earthmind_broken", """
         import this_module_does_not_exist_anywhere  # noqa
     """)
+    exits = make_distribution(root, "earthmind-exits", "earthmind_exits", """
+        import sys
+        sys.exit(3)
+    """)
+    base = make_distribution(root, "earthmind-baseexc", "earthmind_baseexc", """
+        class Boom(BaseException):
+            pass
+        raise Boom("not an Exception")
+    """)
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(good), str(broken)],
+         "--target", str(target), str(good), str(broken), str(exits), str(base)],
         check=True, capture_output=True, text=True, timeout=300,
     )
-    return {"PYTHONPATH": str(target)}
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH")) if p)}
 
 
 def test_help_on_every_subcommand():
@@ -94,12 +103,15 @@ def test_installed_plugin_shows_and_broken_one_is_named(installed_plugins):
     assert toy["components"] == {"sensors": ["toyradar"]}
     assert toy["version"] == "0.3.1" and toy["hooks"] == ["register_sensors"] and toy["error"] is None
     assert "this_module_does_not_exist_anywhere" in rows["earthmind-broken"]["error"]
+    assert "SystemExit" in rows["earthmind-exits"]["error"]  # sys.exit at import is isolated
+    assert "Boom: not an Exception" in rows["earthmind-baseexc"]["error"]
 
     text = run_cli("plugins", env_extra=installed_plugins)
     assert text.returncode == 0
     assert "toyradar" in text.stdout
     assert "earthmind-broken" in text.stdout and "ERROR" in text.stdout
-    assert "1 plugin(s) failed to load: earthmind-broken" in text.stderr
+    failed = text.stderr.split("3 plugin(s) failed to load: ")[1].split()
+    assert sorted(n.strip(",") for n in failed) == ["earthmind-baseexc", "earthmind-broken", "earthmind-exits"]
 
 
 def test_block_variable_hides_installed_plugin(installed_plugins):

@@ -142,3 +142,24 @@ def test_listing_plugins_imports_no_torch():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_broken_lazy_target_names_its_plugin(clean_env, plugin_dir):
+    from earthmind_sdk.errors import PluginError
+
+    plugin_dir("lazy_exits", "import sys\nsys.exit(5)\n")
+
+    class Lazy:
+        @staticmethod
+        @plugins.hookspecs.hookimpl
+        def register_tasks(register):
+            register("gone_task", "no_such_module_anywhere:Task")
+            register("exit_task", "lazy_exits:Task")
+
+    system = PluginSystem(entry_points=[]).load()
+    system.register_plugin("lazy-plugin", Lazy(), distribution="earthmind-lazy")
+    with pytest.raises(PluginError, match=r"'gone_task' from plugin 'lazy-plugin' cannot be loaded: "
+                                          r"no_such_module_anywhere:Task -> ModuleNotFoundError"):
+        system.registry("tasks").get("gone_task")
+    with pytest.raises(PluginError, match=r"'exit_task' from plugin 'lazy-plugin'.*SystemExit"):
+        system.registry("tasks").get("exit_task")

@@ -146,3 +146,33 @@ def test_map_cli_end_to_end_grid_crs_and_files(seg_checkpoint, tmp_path):
     assert (mask == (prob > 0.5)).all()
     assert rec["objects"] >= 0 and Path(rec["files"]["objects_gpkg"]).is_file()
     assert json.loads((out / "run.json").read_text())["status"] == "finished"
+
+
+def test_parallel_infer_runs_in_one_folder_never_collide(seg_checkpoint, tmp_path):
+    """Four runs at once into one --out: each reports its own files, named after its input and
+    request; a rerun of the same request replaces its own files, never leaving a stale one."""
+    out = tmp_path / "shared"
+    jpg = tmp_path / "lake copy.jpg"
+    jpg.write_bytes(OPTICAL.with_suffix(".jpg").read_bytes())
+    requests = [(OPTICAL, "Please segment the lake."), (OPTICAL, "Segment the lake, please."),
+                (OPTICAL.with_suffix(".png"), "Please segment the lake."), (jpg, "Please segment the lake.")]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    procs = [subprocess.Popen([str(EARTHMIND), "infer", "--model", str(seg_checkpoint), "--image", str(img),
+                               "--out", str(out), "--json", q], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for img, q in requests]
+    results = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [r[1] for r in results]
+    payloads = [json.loads(r[0]) for r in results]
+    masks = [p["masks"][0] for p in payloads]
+    assert len(set(masks)) == 4 and len({p["overlays"][0] for p in payloads}) == 4
+    for (img, _), mask in zip(requests, masks):
+        assert Path(mask).name.startswith(Path(img).stem.replace(" ", "_") + "-")
+        assert Path(mask).suffix == (".tif" if img.suffix == ".tif" else ".png")
+        assert Path(mask).is_file()
+    assert (out / "run.json").is_file()
+    files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert len(files) == 9  # 4 masks, 4 overlays, run.json
+    again = run("infer", "--model", str(seg_checkpoint), "--image", str(OPTICAL), "--out", str(out), "--json",
+                "Please segment the lake.")
+    assert json.loads(again.stdout)["masks"] == [masks[0]]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == files

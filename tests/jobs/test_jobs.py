@@ -218,3 +218,19 @@ def test_sigterm_in_a_job_is_one_line_and_exit_130(tmp_path):
     out, err = p.communicate(timeout=30)
     assert p.returncode == 130
     assert err.strip() == "earthmind plugins: demo interrupted; finished results are kept in here"
+
+
+def test_an_unexpected_failure_is_still_one_line_unless_debugging(monkeypatch, capsys):
+    from earthmind_sdk import cli
+
+    def boom(args):
+        raise ValueError("two\nlines")
+
+    monkeypatch.setattr(cli, "_cmd_plugins", boom)
+    monkeypatch.delenv("EARTHMIND_DEBUG", raising=False)
+    assert cli.main(["plugins"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: ValueError: two lines" in err
+    monkeypatch.setenv("EARTHMIND_DEBUG", "1")
+    with pytest.raises(ValueError):
+        cli.main(["plugins"])
