@@ -21,7 +21,7 @@ def test_every_shipped_recipe_validates_and_shows_its_command(path, capsys):
     header = path.read_text().splitlines()[:8]
     assert any(line.startswith("#") and f"run {path}" in line for line in header), "header must show the run command"
     recipe = load_recipe(path)
-    assert recipe.job in ("train", "eval", "infer", "quickstart")
+    assert recipe.job in ("train", "eval", "infer", "quickstart", "map")
 
 
 def test_train_job_single_process(tmp_path):
