@@ -35,30 +35,45 @@ def evaluate_records(pipe, records: Sequence, *, batch_size: int = 8, max_new_to
     ``predictions`` receives one row per record, the input of :func:`score_rows`. ``ablate``
     names one sensor to blank, or several (all of a model's sensors give a blind baseline).
 
-    Records go through in batches of ``batch_size``: ``on_rows`` receives each batch's rows as
+    Records go through in batches of ``batch_size`` cut from the whole list (records already
+    done are then left out of theirs, as a sharded run does it): ``on_rows`` receives each batch's rows as
     soon as they exist (to stream them to disk); records whose id is in ``skip_ids`` are not run
     and ``done_rows`` (their earlier rows) are scored with the new ones (resume). ``progress``:
     see :mod:`earthmind_sdk.jobs.progress`."""
     from ..jobs.progress import Progress
+    from ..jobs.shard import World, plan_batches
 
-    skip = {str(i) for i in skip_ids}
-    todo = [(i, r) for i, r in enumerate(records) if str(r.sample.id) not in skip]
+    keys = [str(r.sample.id) for r in records]
+    batches = plan_batches(keys, batch_size, skip_ids, World())
     rows = [dict(r) for r in done_rows]
-    with Progress(len(records), desc, progress=progress, unit="q", initial=len(records) - len(todo)) as bar:
-        for start in range(0, len(todo), max(1, batch_size)):
-            chunk = todo[start:start + max(1, batch_size)]
-            new = _predict_rows(pipe, chunk, batch_size=batch_size, max_new_tokens=max_new_tokens, ablate=ablate)
+    with Progress(len(records), desc, progress=progress, unit="q",
+                  initial=len(records) - sum(map(len, batches))) as bar:
+        def got(new: list[dict]) -> None:
             if on_rows is not None:
-                score_rows(new)  # completes each row with what was parsed, as the file keeps it
                 on_rows(new)
             rows.extend(new)
-            bar.update(len(chunk))
+            bar.update(len(new))
+
+        predict_batches(pipe, records, batches, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                        ablate=ablate, on_rows=got)
     report = score_rows(rows)
     if predictions is not None:
         predictions.extend(rows)
     if ablate:
         report["ablated_sensor"] = ablate
     return report
+
+
+def predict_batches(pipe, records: Sequence, batches: Sequence[Sequence[int]], *, batch_size: int,
+                    max_new_tokens: int, ablate: str | Sequence[str] | None, on_rows: Callable[[list[dict]], None]) -> None:
+    """Answer the records of each batch (index lists into ``records``, see
+    :func:`earthmind_sdk.jobs.shard.plan_batches`); ``on_rows`` receives each batch's rows,
+    completed with what was parsed as the predictions file keeps them."""
+    for batch in batches:
+        new = _predict_rows(pipe, [(i, records[i]) for i in batch], batch_size=batch_size,
+                            max_new_tokens=max_new_tokens, ablate=ablate)
+        score_rows(new)  # completes each row with what was parsed, as the file keeps it
+        on_rows(new)
 
 
 def _predict_rows(pipe, chunk: Sequence, *, batch_size: int, max_new_tokens: int,

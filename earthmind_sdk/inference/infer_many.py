@@ -55,9 +55,10 @@ def scenes_from_args(args) -> list:
 
 
 def infer_many_command(args) -> int:
-    from ..jobs import JsonlStream, open_run_folder, output_stem, request_hash
+    from ..jobs import open_run_folder, output_stem, request_hash
     from ..jobs.batch import run_batch
     from ..devices import check_device
+    from ..jobs.shard import ShardedStream, current_world, open_on_main
     from .cli import check_sensor_flags, guess_task, inputs_from_args, open_pipeline, write_masks
     from .sample import Sample
 
@@ -66,8 +67,9 @@ def infer_many_command(args) -> int:
     scenes = scenes_from_args(args)
     task = args.task or guess_task(args.question)
     request = {"question": args.question, "task": task, "model": args.model, "max_new_tokens": args.max_new_tokens}
-    run = open_run_folder(args.out, job="infer", shared=True)
-    pipe = open_pipeline(args.model, device=args.device, dtype=args.dtype)
+    world = current_world()
+    run = open_on_main(world, lambda: open_run_folder(args.out, job="infer", shared=True))
+    pipe = open_pipeline(args.model, device=world.device(args.device), dtype=args.dtype)
 
     def sample_for(scene) -> Sample:
         # the one-input flag handling, per scene: same sensor slots, same --<input>-sensor/-opt
@@ -90,11 +92,13 @@ def infer_many_command(args) -> int:
 
     # named after the request and its inputs: a rerun of the same command resumes, another call starts afresh
     records = run.file(f"answers-{request_hash([request, [s.inputs for s in scenes]])}.jsonl")
-    with JsonlStream(records) as stream:
-        run.record(records)
-        before = len(stream.rows())
+    with ShardedStream(run, records.name, world) as stream:
+        answered = stream.done_ids("ok")
         counts = run_batch(scenes, process, stream, batch_size=args.batch_size, desc="infer")
-        for row in stream.rows()[before:]:
+    if counts is None:  # another rank of a torchrun: rank 0 reports
+        return 0
+    for row in stream.merged:
+        if row["id"] not in answered:
             print(json.dumps(row, default=str))
     print(f"infer: {counts['ok']}/{counts['scenes']} answered ({counts['failed']} failed); records in {records}",
           file=sys.stderr)

@@ -46,10 +46,12 @@ def map_scenes(question: str, scenes: "Sequence[Any] | str | dict[str, str]", ou
     ``pipeline`` is the model; ``predictor`` replaces it (see :mod:`.map`, for tests).
     ``window`` (pixels, default: the model's tile size x ``tiles_per_window``) and ``overlap``
     (default a quarter window) lay the windows; ``batch_size`` windows go to the model at once.
-    A rerun with the same arguments into the same ``out`` resumes.
+    A rerun with the same arguments into the same ``out`` resumes. Under torchrun the scenes
+    are split across the processes; rank 0 returns the summary, the others None.
     """
-    from ..jobs import JsonlStream, interruptible, open_run_folder, output_stem
-    from ..jobs.batch import Scene, scenes_from
+    from ..jobs import interruptible, open_run_folder, output_stem
+    from ..jobs.batch import Scene, run_batch, scenes_from
+    from ..jobs.shard import ShardedStream, current_world, open_on_main
     from .cli import guess_task
     from .map import SEGMENT_TASKS, ModelPredictor, map_windows
 
@@ -67,14 +69,18 @@ def map_scenes(question: str, scenes: "Sequence[Any] | str | dict[str, str]", ou
     request = {"question": question, "task": task, "model": model if pipeline is None and predictor is None
                else "<given>", "window": window, "overlap": overlap, "tiles_per_window": tiles_per_window,
                "threshold": threshold, "probability": probability, "max_new_tokens": max_new_tokens}
-    run = open_run_folder(out, job="map", recipe=recipe if recipe is not None else request,
-                          overwrite=overwrite, resume=True)
+    world = current_world()
+    run = open_on_main(world, lambda: open_run_folder(out, job="map", recipe=recipe if recipe is not None
+                                                      else request, overwrite=overwrite, resume=True))
     pipe = pipeline
     if predictor is None:
         if pipe is None:
+            import torch
+
             from .cli import open_pipeline
 
-            pipe = open_pipeline(model, device=device, dtype=dtype)
+            torch.manual_seed(0)  # a model from a spec has random weights: the same on every rank
+            pipe = open_pipeline(model, device=world.device(device), dtype=dtype)
         predictor = ModelPredictor(pipe, question, task, max_new_tokens=max_new_tokens, batch_size=batch_size)
     if window is None:
         size = pipe.builder.spec.image["size"] if pipe is not None else 448
@@ -90,18 +96,17 @@ def map_scenes(question: str, scenes: "Sequence[Any] | str | dict[str, str]", ou
             res = map_windows(images, predictor, run.path, primary=primary, stem=stem,
                               segment=task in SEGMENT_TASKS, window=window, overlap=overlap,
                               batch_size=batch_size, threshold=threshold, probability=probability,
-                              progress=progress)
+                              progress=progress if world.main else False)
             run.record(*res.files.values())
             out_rows.append({"grid_sensor": primary, **res.as_dict()})
         return out_rows
 
     records = run.file("scenes.jsonl")
     with interruptible("map", kept=str(run.path), resume_hint="rerun the same command to resume"), \
-            JsonlStream(records) as stream:
-        run.record(records)
-        from ..jobs.batch import run_batch
-
+            ShardedStream(run, "scenes.jsonl", world) as stream:
         counts = run_batch(scene_list, process, stream, desc="map", progress=progress)
+    if counts is None:  # not rank 0 of a torchrun
+        return None
     summary = {"out": str(run.path), "records": str(records), "window": window, "overlap": overlap,
                "task": task, **counts}
     run.finish(summary=summary)
@@ -122,6 +127,8 @@ def map_command(args) -> int:
                          batch_size=args.batch_size, threshold=args.threshold, probability=args.probability,
                          max_new_tokens=args.max_new_tokens, device=args.device, dtype=args.dtype,
                          assets=assets or None, overwrite=args.overwrite)
+    if summary is None:  # another rank of a torchrun: rank 0 reports
+        return 0
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

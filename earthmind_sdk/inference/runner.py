@@ -36,8 +36,12 @@ def _sample(item: dict[str, Any], index: int, source: str, default_task: str) ->
 
 def run_infer_recipe(config: dict[str, Any], *, source: str, progress: Any = None) -> dict[str, Any]:
     """Answers are appended per batch to ``answers.jsonl``; a rerun into the same folder skips
-    the sample ids already answered."""
-    from ..jobs import JsonlStream, Progress, interruptible, open_job_folder, output_stem
+    the sample ids already answered. Under torchrun the samples are split across the processes
+    by whole batches (:mod:`earthmind_sdk.jobs.shard`); rank 0 returns the summary, others None."""
+    import torch
+
+    from ..jobs import Progress, interruptible, open_job_folder, output_stem
+    from ..jobs.shard import ShardedStream, current_world, open_on_main, plan_batches
     from ..loading import open_model
     from .cli import write_masks
     from .pipeline import Pipeline
@@ -47,27 +51,32 @@ def run_infer_recipe(config: dict[str, Any], *, source: str, progress: Any = Non
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
         raise RecipeError(f"{source}: samples: id(s) {', '.join(dup[:5])} used twice; ids name the output files")
-    run = open_job_folder(config, job="infer", source=source, resume=True, progress=progress)
+    world = current_world()
+    run = open_on_main(world, lambda: open_job_folder(config, job="infer", source=source, resume=True,
+                                                       progress=progress))
     m = config["model"]
-    model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
+    if not m["checkpoint"]:
+        torch.manual_seed(0)  # random weights from a spec: the same on every rank and in every rerun
+    model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"],
+                                  device=world.device(m["device"]))
     pipe = Pipeline(model, tokenizer)
     bs = max(1, config["batch_size"])
-    with interruptible("infer", kept=str(run.path / "answers.jsonl"),
-                       resume_hint="run the same command again to go on from there"), \
-            JsonlStream(run.file("answers.jsonl")) as stream:
-        run.record("answers.jsonl")
-        todo = [s for s in samples if s.id not in stream.done_ids()]
-        with Progress(len(samples), "infer", progress=progress, unit="sample",
-                      initial=len(samples) - len(todo)) as bar:
-            for start in range(0, len(todo), bs):
+    with interruptible("infer", kept=str(run.path), resume_hint="run the same command again to go on from there"), \
+            ShardedStream(run, "answers.jsonl", world) as stream:
+        done = stream.done_ids() & set(ids)
+        with Progress(len(samples), "infer", progress=progress if world.main else False, unit="sample",
+                      initial=len(done)) as bar:
+            for batch in plan_batches(ids, bs, done, world):
                 rows = []
-                for res in pipe(todo[start:start + bs], batch_size=bs, max_new_tokens=config["max_new_tokens"]):
+                for res in pipe([samples[i] for i in batch], batch_size=bs, max_new_tokens=config["max_new_tokens"]):
                     row = res.as_dict()
                     first = next(iter(res.rasters.values()), None)
                     stem = output_stem(getattr(first, "source", None), {"id": res.id})
                     row["masks"] = [str(p["mask"]) for p in write_masks(res, run.file("masks"), stem=stem, run=run)]
                     rows.append(row)
                 stream.write(rows)
-                bar.update(len(rows))
-    run.finish()
+                stream.advance(bar, len(rows))
+            if stream.merge(ids, on_wait=lambda: stream.advance(bar, 0)) is None:
+                return None  # another rank of a torchrun: rank 0 reports
+    run.finish(world_size=world.size)
     return {"samples": len(samples), "answers": str(run.path / "answers.jsonl")}

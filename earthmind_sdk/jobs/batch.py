@@ -4,7 +4,8 @@ ItemCollection, each processed by a job (``map``, ``infer``), one JSON line per 
 A scene that fails (unreadable file, pair that does not align, ...) gets one line on stderr
 and one ``"status": "failed"`` record, and the run goes on. Records are appended as scenes
 finish, so a rerun into the same folder skips the scenes already done (failed ones are tried
-again; the last record of an id is the one that counts).
+again). Under torchrun the scenes are split across the processes by whole batches
+(:mod:`.shard`); at the end the records file holds one record per scene, in input order.
 
 Scene inputs are named by role, as the command-line flags: ``image`` (optical), ``sar``, ``ms``.
 """
@@ -132,19 +133,22 @@ def _failure(exc: BaseException) -> str:
 
 def run_batch(scenes: Sequence[Scene], process: Callable[[list[Scene]], list[dict[str, Any]]], stream, *,
               batch_size: int = 1, desc: str = "scenes", progress: Any = None) -> dict[str, Any]:
-    """Process ``scenes`` (skipping those ``stream`` already holds as ``ok``) in chunks of
-    ``batch_size``, writing one record per scene to ``stream`` (a :class:`~.jsonl.JsonlStream`).
+    """Process ``scenes`` (skipping those ``stream`` already holds as ``ok``) in batches of
+    ``batch_size``, writing one record per scene to ``stream`` (a
+    :class:`~.shard.ShardedStream`: under torchrun each rank takes its share of the batches and
+    rank 0 merges the records, one per scene in input order).
 
-    ``process`` answers a chunk with one JSON-able dict per scene. When a chunk raises, its
+    ``process`` answers a batch with one JSON-able dict per scene. When a batch raises, its
     scenes are retried one at a time, so one bad input fails only its own record.
-    Returns ``{"scenes", "ok", "failed", "resumed"}``.
+    Returns ``{"scenes", "ok", "failed", "resumed"}`` for the whole run (other ranks: None).
     """
     from .progress import Progress
+    from .shard import plan_batches
 
-    ok_before = {str(r.get("id")) for r in stream.rows() if r.get("status") == "ok"}
-    todo = [s for s in scenes if s.id not in ok_before]
-    counts = {"scenes": len(scenes), "ok": len(scenes) - len(todo), "failed": 0,
-              "resumed": len(scenes) - len(todo)}
+    world = stream.world
+    keys = [s.id for s in scenes]
+    ok_before = stream.done_ids("ok") & set(keys)
+    batches = plan_batches(keys, batch_size, ok_before, world)
 
     def one(scene: Scene) -> dict[str, Any] | BaseException:
         try:
@@ -152,9 +156,10 @@ def run_batch(scenes: Sequence[Scene], process: Callable[[list[Scene]], list[dic
         except Exception as exc:  # noqa: BLE001 - reported per scene, the run goes on
             return exc
 
-    with Progress(len(scenes), desc, progress=progress, unit="scene", initial=counts["resumed"]) as bar:
-        for start in range(0, len(todo), batch_size):
-            chunk = list(todo[start:start + batch_size])
+    with Progress(len(scenes), desc, progress=progress if world.main else False, unit="scene",
+                  initial=len(ok_before)) as bar:
+        for batch in batches:
+            chunk = [scenes[i] for i in batch]
             try:
                 results: list[Any] = list(process(chunk))
             except Exception as exc:  # noqa: BLE001
@@ -162,12 +167,14 @@ def run_batch(scenes: Sequence[Scene], process: Callable[[list[Scene]], list[dic
             rows = []
             for scene, res in zip(chunk, results):
                 if isinstance(res, BaseException):
-                    counts["failed"] += 1
                     print(f"{desc}: {scene.id}: failed: {_failure(res)}", file=sys.stderr)  # even when quiet
                     rows.append({"id": scene.id, "status": "failed", "inputs": scene.inputs, "error": _failure(res)})
                 else:
-                    counts["ok"] += 1
                     rows.append({"id": scene.id, "status": "ok", "inputs": scene.inputs, **res})
             stream.write(rows)
-            bar.update(len(chunk))
-    return counts
+            stream.advance(bar, len(chunk))
+        merged = stream.merge(keys, on_wait=lambda: stream.advance(bar, 0))
+    if merged is None:
+        return None
+    ok = sum(r.get("status") == "ok" for r in merged)
+    return {"scenes": len(scenes), "ok": ok, "failed": len(merged) - ok, "resumed": len(ok_before)}

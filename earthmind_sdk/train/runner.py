@@ -14,12 +14,9 @@ from .trainer import Trainer, TrainConfig
 
 
 def _dist_init() -> None:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        import torch
-        import torch.distributed as dist
+    from ..jobs.shard import current_world
 
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    current_world()  # starts the process group under torchrun
 
 
 def _is_main() -> bool:

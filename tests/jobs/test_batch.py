@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from earthmind_sdk.jobs import JsonlStream
+from earthmind_sdk.jobs import open_run_folder
+from earthmind_sdk.jobs.shard import ShardedStream, World
 from earthmind_sdk.jobs.batch import Scene, SceneListError, run_batch, scenes_from
 
 DATA = Path("tests/data").resolve()
@@ -74,7 +75,8 @@ def test_failed_scenes_are_one_line_each_and_the_run_goes_on_then_resumes(tmp_pa
         seen.extend(s.id for s in chunk)
         return [{"answer": s.id.upper()} for s in chunk]
 
-    with JsonlStream(tmp_path / "r.jsonl") as out:
+    run = open_run_folder(tmp_path, job="infer", resume=True)
+    with ShardedStream(run, "r.jsonl", World()) as out:
         counts = run_batch(scenes, process, out, batch_size=2, progress=False)
     assert counts == {"scenes": 5, "ok": 4, "failed": 1, "resumed": 0}
     err = capsys.readouterr().err.strip().splitlines()
@@ -84,6 +86,10 @@ def test_failed_scenes_are_one_line_each_and_the_run_goes_on_then_resumes(tmp_pa
     assert rows[2]["status"] == "failed" and rows[3] == {"id": "s3", "status": "ok", "inputs": {"image": "/x/3.tif"},
                                                          "answer": "S3"}
     seen.clear()
-    with JsonlStream(tmp_path / "r.jsonl") as out:
-        counts = run_batch(scenes, lambda chunk: [{"answer": "again"} for _ in chunk], out, progress=False)
-    assert counts["resumed"] == 4 and counts["ok"] == 5 and counts["failed"] == 0  # only s2 was run again
+    with ShardedStream(run, "r.jsonl", World()) as out:
+        counts = run_batch(scenes, lambda chunk: seen.extend(s.id for s in chunk) or [{"answer": "again"} for _ in chunk],
+                           out, progress=False)
+    assert counts["resumed"] == 4 and counts["ok"] == 5 and counts["failed"] == 0 and seen == ["s2"]
+    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["answer"]) for r in rows] == [("s0", "S0"), ("s1", "S1"), ("s2", "again"), ("s3", "S3"),
+                                                      ("s4", "S4")]  # one record per scene, in input order
