@@ -154,12 +154,15 @@ def test_parallel_infer_runs_in_one_folder_never_collide(seg_checkpoint, tmp_pat
     out = tmp_path / "shared"
     jpg = tmp_path / "lake copy.jpg"
     jpg.write_bytes(OPTICAL.with_suffix(".jpg").read_bytes())
-    requests = [(OPTICAL, "Please segment the lake."), (OPTICAL, "Segment the lake, please."),
-                (OPTICAL.with_suffix(".png"), "Please segment the lake."), (jpg, "Please segment the lake.")]
+    # two requests on one input differ only in a setting (the tiny model answers [SEG] to the
+    # question it was trained on, not to paraphrases), so their names must come from the request
+    q = "Please segment the lake."
+    requests = [(OPTICAL, ["--max-new-tokens", "64"]), (OPTICAL, ["--max-new-tokens", "48"]),
+                (OPTICAL.with_suffix(".png"), []), (jpg, [])]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     procs = [subprocess.Popen([str(EARTHMIND), "infer", "--model", str(seg_checkpoint), "--image", str(img),
-                               "--out", str(out), "--json", q], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env) for img, q in requests]
+                               "--out", str(out), "--json", *extra, q], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for img, extra in requests]
     results = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [r[1] for r in results]
     payloads = [json.loads(r[0]) for r in results]
