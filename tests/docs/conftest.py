@@ -60,3 +60,31 @@ def _stac_items(href: Path) -> str:
             "properties": {"datetime": "2020-01-01T00:00:00Z"}, "links": [],
             "assets": {"visual": {"href": str(href), "type": "image/tiff; application=geotiff"}}}
     return json.dumps({"type": "FeatureCollection", "features": [item]})
+
+
+@pytest.fixture(scope="session")
+def seg_paired_checkpoint(workspace):
+    """A tiny paired checkpoint taught to answer the README's segmentation sample with one
+    ``[SEG]`` (the smoke-trained quickstart model is too short-trained to say it), so the README's
+    Python example can be checked to print masks. Saved in the released layout."""
+    import torch
+
+    from earthmind_sdk.checkpoint import save
+    from earthmind_sdk.inference import Sample
+    from earthmind_sdk.loading import open_model
+    from earthmind_sdk.train.data import Record
+    from earthmind_sdk.train.trainer import Trainer, TrainConfig
+
+    torch.manual_seed(0)
+    model, tok = open_model("tiny-paired")
+    mask = np.zeros((48, 48), bool)  # the SAR grid (the primary sensor of a pair)
+    mask[10:30, 15:40] = True
+    sample = Sample(images={"sar": str(workspace / "s1.tif"), "optical": str(workspace / "s2.tif")}, prompt="",
+                    task="referring_segmentation", task_args={"expression": "the flooded fields"})
+    trainer = Trainer(model, tok, TrainConfig(steps=60, batch_size=1, lr=1e-2, warmup_ratio=0.0,
+                                              weight_decay=0.0, freeze=(), num_points=256))
+    history = trainer.fit([Record(sample, "Sure, [SEG].", [mask])])
+    assert history[-1]["lm"] < 0.2 * history[0]["lm"]
+    path = workspace / "seg-paired"
+    save(model.eval(), path, tokenizer=tok)
+    return path

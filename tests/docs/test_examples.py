@@ -14,6 +14,7 @@ command (the quickstart, ``EARTHMIND_SMOKE=1``), shared with ``tests/train`` thr
 import ast
 import contextlib
 import io
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -60,6 +61,14 @@ def test_the_docs_have_examples_and_every_block_names_its_language():
     assert len(RUN) >= 12 and len(CHECK) >= 6 and len(HEADERS) >= 10
     unnamed = [b.id for b in ALL if b.lang not in LANGUAGES]
     assert not unnamed, f"code blocks without a known language (use text for diagrams): {unnamed}"
+
+
+def test_every_file_the_docs_name_exists():
+    """Backticked repository paths (``benchmarks/gpu.sh``, ``recipes/map.yaml``) exist."""
+    named = re.compile(r"`([\w./-]+/[\w.-]+\.(?:py|yaml|md|sh|json|tif|png|txt|toml))`")
+    missing = [(doc, path) for doc in DOCS for path in named.findall((ROOT / doc).read_text(encoding="utf-8"))
+               if not ((ROOT / path).exists() or (ROOT / doc).parent.joinpath(path).exists())]
+    assert not missing, missing
 
 
 def test_runnable_shell_blocks_hold_only_earthmind_commands():
@@ -133,19 +142,37 @@ def test_runnable_block_runs(block, workspace, quickstart_run, namespaces, monke
         yaml.safe_load(block.code)
 
 
-def test_readme_python_example_prints_answers_and_masks(workspace, namespaces, monkeypatch):
-    """The README's front-door example: three samples, an answer each, masks at the input's size."""
+def readme_python_example():
+    return next(b for b in RUN if b.doc == "README.md" and b.lang == "python")
+
+
+def test_readme_python_example_prints_an_answer_per_sample(workspace, namespaces, monkeypatch):
+    """The README's front-door example (three samples, one with an empty question) on the
+    quickstart's model, as a user runs it after the quickstart: one printed line per result."""
     monkeypatch.chdir(workspace)
-    first = next(b for b in RUN if b.doc == "README.md" and b.lang == "python")
+    first = readme_python_example()
     ns = run_python(first, namespaces)
     results = ns["results"]
     assert len(results) == 3 and all(isinstance(r.answer, str) for r in results)
     printed = ns["__printed__"][first.line].splitlines()
     assert len(printed) == 3 and all(line.startswith(r.answer) for line, r in zip(printed, results))
-    for r in results:
-        assert set(r.fusion_weights) == {"sar", "optical"}
-        for mask in r.masks:
-            assert mask.dtype == bool and mask.shape == (96, 96)  # the SAR input's grid
+    assert all(set(r.fusion_weights) == {"sar", "optical"} for r in results)
+
+
+def test_readme_python_example_prints_masks(workspace, seg_paired_checkpoint, monkeypatch):
+    """The same block with its checkpoint path pointed at a model that learned to segment: the
+    segmentation sample gets a boolean mask on the SAR input's grid, and its count is printed."""
+    monkeypatch.chdir(workspace)
+    code = readme_python_example().code
+    assert '"out/quickstart/checkpoint"' in code
+    ns, printed = {"__name__": "doc_example"}, io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code.replace('"out/quickstart/checkpoint"', repr(str(seg_paired_checkpoint))),  # noqa: S102
+                     "README.md", "exec"), ns)
+    seg = ns["results"][1]
+    assert "[SEG]" in seg.answer and seg.parsed.value == len(seg.masks) >= 1
+    assert all(m.dtype == bool and m.shape == (48, 48) for m in seg.masks)
+    assert f" {len(seg.masks)} {{'sar'" in printed.getvalue().splitlines()[1]  # answer, value, mask count, weights
 
 
 @pytest.mark.parametrize("recipe,index,command", HEADERS, ids=[f"{r}#{i}" for r, i, _ in HEADERS])
