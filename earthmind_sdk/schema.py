@@ -116,8 +116,10 @@ def _check(value: Any, spec: Field, *, source: str, where: str) -> Any:
             if bound is not None and not ok(bound):
                 raise RecipeError(f"{source}: {where}: must be {text} {bound:g}, got {value!r}")
     if spec.pattern is not None and isinstance(value, str) and not re.fullmatch(spec.pattern, value):
+        if spec.choices is not None:  # choices, or a value the pattern admits (e.g. a dotted path inside one)
+            raise RecipeError(f"{source}: {where}: {_choice_message(value, list(spec.choices))} ({spec.hint})")
         raise RecipeError(f"{source}: {where}: {value!r} is not allowed; expected {spec.hint or spec.pattern}")
-    if spec.choices is not None and value not in spec.choices:
+    if spec.choices is not None and spec.pattern is None and value not in spec.choices:
         raise RecipeError(f"{source}: {where}: {_choice_message(value, list(spec.choices))}")
     if spec.registry is not None:
         from .plugins import registry

@@ -52,14 +52,13 @@ def test_train_job_under_torchrun_two_cpu_processes(tmp_path):
     assert (out / "checkpoint" / "config.json").is_file()
 
 
-def test_quickstart_smoke_runs_every_stage_and_the_loss_falls(tmp_path):
-    """The README's main command, shortened the one documented way (EARTHMIND_SMOKE=1): every
-    stage runs, the loss falls, results.json holds the metrics, the example GeoTIFF pairs and
-    figures exist, and `earthmind infer` answers about an example with the saved checkpoint."""
-    out = tmp_path / "qs"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", EARTHMIND_SMOKE="1")
-    res = subprocess.run([str(EARTHMIND), "run", "recipes/quickstart.yaml", f"output.dir={out}"],
-                         capture_output=True, text=True, timeout=600, env=env)
+def test_quickstart_smoke_runs_every_stage_and_the_loss_falls(quickstart_run, tmp_path):
+    """The README's main command, shortened the one documented way (EARTHMIND_SMOKE=1; run once,
+    shared with tests/docs): every stage runs, the loss falls, results.json holds the metrics, the
+    example GeoTIFF pairs and figures exist, and `earthmind infer` answers about an example with
+    the saved checkpoint."""
+    work, res = quickstart_run
+    out = work / "out" / "quickstart"
     assert res.returncode == 0, res.stderr[-3000:]
     assert "EARTHMIND_SMOKE=1: shortened run" in res.stderr
     assert "closed M-Avg" in res.stdout  # the table
@@ -79,10 +78,10 @@ def test_quickstart_smoke_runs_every_stage_and_the_loss_falls(tmp_path):
     assert len(results["examples"]) == 2
     for example in results["examples"]:
         assert example["sky"] in ("overcast", "broken")
-        assert Path(example["figure"]).read_bytes()[:4] == b"\x89PNG"
+        assert Path(work, example["figure"]).read_bytes()[:4] == b"\x89PNG"
     example = results["examples"][0]
-    res = subprocess.run([str(EARTHMIND), "infer", "--model", str(out / "checkpoint"), "--image", example["optical"],
-                          "--sar", example["sar"], "--json", "--max-new-tokens", "3", "--out", str(tmp_path / "m"),
+    res = subprocess.run([str(EARTHMIND), "infer", "--model", str(out / "checkpoint"), "--image", str(work / example["optical"]),
+                          "--sar", str(work / example["sar"]), "--json", "--max-new-tokens", "3", "--out", str(tmp_path / "m"),
                           "Is there a water body in this scene?"],
                          capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert res.returncode == 0, res.stderr
