@@ -23,6 +23,27 @@ QUESTION_BARE = "Please segment the river in this image."
 NEW_TOKENS = 6
 FORCE_SEG_STEP = 0
 
+
+def force_seg(seg_id: int):
+    """The logits processor both sides pass to ``generate``: only ``seg_id`` is possible at
+    generated step ``FORCE_SEG_STEP``, every other step is left alone. Imports lazily, so this
+    module stays importable with the standard library alone."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class ForceAt(LogitsProcessor):
+        def __init__(self):
+            self.calls = 0
+
+        def __call__(self, input_ids, scores):
+            if self.calls == FORCE_SEG_STEP:
+                scores = torch.full_like(scores, float("-inf"))
+                scores[:, seg_id] = 0.0
+            self.calls += 1
+            return scores
+
+    return ForceAt()
+
 #: inputs are 8-bit PNGs written by `ours.py prepare` from tests/data (see README.md)
 CASES = [
     {"name": "v1_optical_1tile", "model": "v1", "images": {"optical": "optical_sq96.png"}},

@@ -141,7 +141,7 @@ def run_case(pipe, model, case: dict, inputs: Path, out_dir: Path, extra: dict) 
     import numpy as np
     import torch
     from safetensors.numpy import save_file
-    from transformers import LogitsProcessor, LogitsProcessorList
+    from transformers import LogitsProcessorList
 
     from earthmind_sdk.inference.sample import Sample
 
@@ -149,17 +149,6 @@ def run_case(pipe, model, case: dict, inputs: Path, out_dir: Path, extra: dict) 
     seg_id = tok.convert_tokens_to_ids("[SEG]")
     img_end_id = tok.convert_tokens_to_ids("</img>")
     ctx_id = tok.convert_tokens_to_ids("<IMG_CONTEXT>")
-
-    class ForceAt(LogitsProcessor):
-        def __init__(self):
-            self.calls = 0
-
-        def __call__(self, input_ids, scores):
-            if self.calls == C.FORCE_SEG_STEP:
-                scores = torch.full_like(scores, float("-inf"))
-                scores[:, seg_id] = 0.0
-            self.calls += 1
-            return scores
 
     r = Recorder()
     rec = r.rec
@@ -182,7 +171,7 @@ def run_case(pipe, model, case: dict, inputs: Path, out_dir: Path, extra: dict) 
 
     def w_gen(orig):
         def f(*a, **kw):
-            kw["logits_processor"] = LogitsProcessorList([ForceAt()])
+            kw["logits_processor"] = LogitsProcessorList([C.force_seg(seg_id)])
             kw["output_logits"] = True
             kw["return_dict_in_generate"] = True
             out = orig(*a, **kw)

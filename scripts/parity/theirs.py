@@ -144,22 +144,11 @@ def run_case(model, tok, case: dict, inputs: Path, out_dir: Path) -> None:
     import torch.nn.functional as F
     from PIL import Image
     from safetensors.numpy import save_file
-    from transformers import LogitsProcessor, LogitsProcessorList
+    from transformers import LogitsProcessorList
 
     seg_id = tok.convert_tokens_to_ids("[SEG]")
     img_end_id = tok.convert_tokens_to_ids("</img>")
     ctx_id = tok.convert_tokens_to_ids("<IMG_CONTEXT>")
-
-    class ForceAt(LogitsProcessor):
-        def __init__(self):
-            self.calls = 0
-
-        def __call__(self, input_ids, scores):
-            if self.calls == C.FORCE_SEG_STEP:
-                scores = torch.full_like(scores, float("-inf"))
-                scores[:, seg_id] = 0.0
-            self.calls += 1
-            return scores
 
     r = Recorder()
     rec = r.rec
@@ -183,7 +172,7 @@ def run_case(model, tok, case: dict, inputs: Path, out_dir: Path) -> None:
         def f(*a, **kw):
             emb = kw["inputs_embeds"]
             rec["inputs_embeds"] = emb.detach().clone()
-            kw["logits_processor"] = LogitsProcessorList([ForceAt()])
+            kw["logits_processor"] = LogitsProcessorList([C.force_seg(seg_id)])
             kw["output_logits"] = True
             out = orig(*a, **kw)
             rec["step_logits"] = torch.stack([x[0] for x in out.logits]).detach().clone()
