@@ -55,3 +55,26 @@ CASES = [
 ]
 
 TOL = 1e-4
+
+
+class Recorder:
+    """Wraps methods of a model instance (either side's) to record inputs and outputs in ``rec``;
+    ``restore()`` puts the original methods back."""
+
+    def __init__(self):
+        self.rec: dict = {}
+        self._undo = []
+
+    def wrap(self, obj, name, fn):
+        orig = getattr(obj, name)
+        had = name in vars(obj)
+        setattr(obj, name, fn(orig))
+        self._undo.append((obj, name, orig, had))
+
+    def restore(self):
+        for obj, name, orig, had in reversed(self._undo):
+            if had:
+                setattr(obj, name, orig)
+            else:
+                delattr(obj, name)
+        self._undo.clear()

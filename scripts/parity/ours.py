@@ -76,26 +76,6 @@ def prepare(work: Path) -> None:
 
 
 # -- run ------------------------------------------------------------------------------------
-class Recorder:
-    def __init__(self):
-        self.rec: dict = {}
-        self._undo = []
-
-    def wrap(self, obj, name, fn):
-        orig = getattr(obj, name)
-        had = name in vars(obj)
-        setattr(obj, name, fn(orig))
-        self._undo.append((obj, name, orig, had))
-
-    def restore(self):
-        for obj, name, orig, had in reversed(self._undo):
-            if had:
-                setattr(obj, name, orig)
-            else:
-                delattr(obj, name)
-        self._undo.clear()
-
-
 def fusion_of(model) -> str | None:
     """The fusion the loader chose, as the release would call it: "concat" for a plain tile-by-tile
     join (also an "mma" module with reweight off), "hca", or "<name>(args)" for anything else."""
@@ -150,7 +130,7 @@ def run_case(pipe, model, case: dict, inputs: Path, out_dir: Path, extra: dict) 
     img_end_id = tok.convert_tokens_to_ids("</img>")
     ctx_id = tok.convert_tokens_to_ids("<IMG_CONTEXT>")
 
-    r = Recorder()
+    r = C.Recorder()
     rec = r.rec
     rec["pix"], rec["tok"] = [], []
 

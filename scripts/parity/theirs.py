@@ -116,28 +116,6 @@ def build(version: str, pkg: str, work: Path, tok):
     return model
 
 
-class Recorder:
-    """Wraps methods of their model instance to record inputs/outputs; restore() undoes it."""
-
-    def __init__(self):
-        self.rec: dict = {}
-        self._undo = []
-
-    def wrap(self, obj, name, fn):
-        orig = getattr(obj, name)
-        had = name in vars(obj)
-        setattr(obj, name, fn(orig))
-        self._undo.append((obj, name, orig, had))
-
-    def restore(self):
-        for obj, name, orig, had in reversed(self._undo):
-            if had:
-                setattr(obj, name, orig)
-            else:
-                delattr(obj, name)
-        self._undo.clear()
-
-
 def run_case(model, tok, case: dict, inputs: Path, out_dir: Path) -> None:
     import numpy as np
     import torch
@@ -150,7 +128,7 @@ def run_case(model, tok, case: dict, inputs: Path, out_dir: Path) -> None:
     img_end_id = tok.convert_tokens_to_ids("</img>")
     ctx_id = tok.convert_tokens_to_ids("<IMG_CONTEXT>")
 
-    r = Recorder()
+    r = C.Recorder()
     rec = r.rec
     rec["pix"], rec["tok"] = [], []
 
