@@ -2,18 +2,14 @@
 are ``model.layers...`` / ``lm_head...`` under the graph's ``language_model`` prefix.
 
 Constructor arguments are the fields of ``config.json``'s ``llm_config`` (plus
-``attn_implementation``); nothing is downloaded and no remote code runs.
+``attn_implementation``); nothing is downloaded and no remote code runs. Which of them a
+checkpoint's ``llm_config.architectures`` names is the ``architectures`` registry (filled by
+:mod:`earthmind_sdk.model.plugin` and plugins).
 """
 from __future__ import annotations
 
 from typing import Any
 
-#: HF architecture name -> (registry name, model_type)
-ARCHITECTURES = {
-    "Qwen2ForCausalLM": ("qwen2", "qwen2"),
-    "Phi3ForCausalLM": ("phi3", "phi3"),
-    "LlamaForCausalLM": ("llama", "llama"),
-}
 _DROP = {"architectures", "model_type", "_name_or_path", "transformers_version", "auto_map", "torch_dtype", "dtype"}
 
 

@@ -30,6 +30,13 @@ def register_language_models(register):
 
 
 @hookimpl
+def register_architectures(register):
+    register("Qwen2ForCausalLM", "qwen2", description="Qwen2 / Qwen2.5 checkpoints (EarthMind-4B, Sa2VA-4B) -> qwen2")
+    register("Phi3ForCausalLM", "phi3", description="Phi-3 checkpoints (InternVL2-4B-based Sa2VA) -> phi3")
+    register("LlamaForCausalLM", "llama", description="Llama checkpoints -> llama")
+
+
+@hookimpl
 def register_decoders(register):
     register("sam2", "earthmind_sdk.model.decoder:SAM2Decoder",
              description="SAM2 (sam2 package) prompted by [SEG] embeddings; Hiera-L for released models")
