@@ -45,6 +45,12 @@ def config_from_model(model) -> dict[str, Any]:
     dtype = next(model.parameters()).dtype
     llm = llm_config(model.language_model)
     llm["torch_dtype"] = dtype_name(dtype)
+    try:
+        language_model(llm, "config.json")
+    except CheckpointError:
+        raise CheckpointError(f"cannot save: the language model is a {llm['architectures'][0]}, which no plugin "
+                              "registers as a checkpoint architecture (hook register_architectures), so the "
+                              "checkpoint could not be loaded") from None
     em: dict[str, Any] = {
         "format": FORMAT,
         "spec_name": spec.name,

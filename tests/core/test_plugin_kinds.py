@@ -166,3 +166,19 @@ def test_checkpoint_naming_an_uninstalled_architecture_is_refused(tiny_model, tm
     with pytest.raises(CheckpointError, match=r"config\.json: llm_config\.architectures \['ToyForCausalLM'\] is not "
                                               r"supported; supported language models: LlamaForCausalLM"):
         load(tmp_path / "ckpt")
+
+
+def test_a_language_model_without_its_architecture_is_not_saved(tiny_model, tmp_path, clean_env):
+    """Saving writes ``llm_config.architectures`` from the model's class; a class no plugin maps
+    would make a checkpoint nothing can load, so the save is refused and writes nothing."""
+
+    without_model = [b for b in plugins.BUILTIN_PLUGINS if b[0] != "core.model"]  # no architectures table
+    system = PluginSystem(entry_points=[], builtins=without_model).load()
+    old = plugins.reset(system)
+    try:
+        with pytest.raises(CheckpointError, match=r"cannot save: the language model is a Qwen2ForCausalLM, which no "
+                                                  r"plugin registers as a checkpoint architecture"):
+            save(tiny_model, tmp_path / "ckpt")
+    finally:
+        plugins.reset(old)
+    assert not (tmp_path / "ckpt").exists()
