@@ -77,6 +77,7 @@ OUTPUT = {
     "overwrite": Field(bool, default=False, doc="allow writing into a non-empty output folder"),
 }
 
+
 def job_schema(extra: Mapping[str, Field]) -> dict[str, Field]:
     """A job's recipe schema: the shared ``job``, ``seed``, ``model``, ``output`` plus ``extra``."""
     base = {
