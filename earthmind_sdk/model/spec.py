@@ -180,6 +180,12 @@ def validate_spec(raw: Any, where: str = "model spec") -> ModelSpec:
     template = raw.get("template", "phi3_chat")
     if not isinstance(template, str):
         raise RecipeError(f"{where}: template: expected a template name, got {template!r}")
+    from ..text.template import get_template
+
+    try:
+        get_template(template)  # a registered name (built-in or a plugin's), looked up only
+    except RecipeError as exc:
+        raise RecipeError(f"{where}: template: {exc}") from None
     return ModelSpec(sensors=list(sensors), encoder=raw["encoder"], projector=raw["projector"],
                      language_model=raw["language_model"], fusion=raw["fusion"], decoder=raw["decoder"],
                      image=img, tokens=raw["tokens"], template=template, segment_sensor=seg,

@@ -9,6 +9,7 @@ import torch
 from earthmind_sdk import plugins
 from earthmind_sdk.checkpoint import load, save
 from earthmind_sdk.cli import main
+from earthmind_sdk.model.spec import load_spec
 from earthmind_sdk.errors import CheckpointError, PluginError, RecipeError
 from earthmind_sdk.plugins import PluginSystem
 from earthmind_sdk.recipes import load_recipe
@@ -126,6 +127,7 @@ def test_plugin_job_that_is_not_a_job_is_named(plugin_dir, clean_env, tmp_path, 
 
 def test_plugin_template_lays_out_prompts(toy_installed):
     assert get_template("toy-chat").suffix == "[done]"
+    assert load_spec({"base": "tiny", "template": "toy-chat"}).template == "toy-chat"
     assert build_prompt("is it flooded?", None, template="toy_chat") == "[user] is it flooded? [bot] "
     assert build_prompt("and now?", None, template="toy_chat", history=[("first?", "yes")]) == \
         "[user] first? [bot] yes[done]\n[user] and now? [bot] "
@@ -138,6 +140,8 @@ def test_without_the_plugin_its_names_are_unknown(toy_absent, tmp_path):
         load_recipe(recipe)
     with pytest.raises(RecipeError, match=r"unknown chat template 'toy_chat'; known: default, gemma"):
         get_template("toy_chat")
+    with pytest.raises(RecipeError, match=r"model spec: template: unknown chat template 'toy_chat'"):
+        load_spec({"base": "tiny", "template": "toy_chat"})
 
 
 def _toy_checkpoint(model, folder):
