@@ -240,7 +240,7 @@ class BatchBuilder:
         from .text.tokens import IMG_END
 
         emb = self.model.language_model.get_input_embeddings()
-        out = []
+        id_lists = []
         for k, s in enumerate(samples):
             question = questions[k] if questions is not None else self.question(s)
             counts = region_counts[k] if region_counts is not None else []
@@ -250,9 +250,11 @@ class BatchBuilder:
             text = self.prompts.build(question=question, n_image_tokens=1, history=s.history,
                                       region_token_counts=counts)
             after = text[text.rindex(IMG_END) + len(IMG_END):]
-            ids = self.tokenizer(after, add_special_tokens=False)["input_ids"]
-            out.append(emb(torch.tensor(ids, dtype=torch.long, device=self.device)))
-        return out
+            id_lists.append(self.tokenizer(after, add_special_tokens=False)["input_ids"])
+        # one lookup for the whole batch: each call would make its own dense (vocab x dim)
+        # gradient in training, which dominated a tiny model's step
+        flat = emb(torch.tensor([i for ids in id_lists for i in ids], dtype=torch.long, device=self.device))
+        return list(flat.split([len(ids) for ids in id_lists]))
 
     def question(self, sample: Sample) -> str:
         """The task's question text for a sample (an absent prompt counts as empty)."""
