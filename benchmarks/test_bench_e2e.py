@@ -16,7 +16,8 @@ import torch
 from benchcore import CUDA, DEVICE, DEVICE_NAME, ROWS, sync, write_summary
 
 from earthmind_sdk.contracts import SensorImage
-from earthmind_sdk.inference import Pipeline, Sample
+from earthmind_sdk.contracts import Sample
+from earthmind_sdk.inference import Pipeline
 from earthmind_sdk.model.spec import build_model, load_spec
 
 SPEC = "earthmind-4b" if CUDA else "tiny"

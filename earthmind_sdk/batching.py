@@ -15,7 +15,7 @@ import torch
 
 from .contracts import FusionOutput, Raster, SensorImage, TokenSet
 from .errors import EarthMindError
-from .inference.sample import Sample
+from .contracts import Sample
 from .plugins import registry
 
 IGNORE_INDEX = -100

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from ..errors import EarthMindError
-from .sample import Sample
+from ..contracts import Sample
 
 
 def open_pipeline(model: str, *, device: str = "cpu", dtype: str = "float32"):

@@ -60,7 +60,7 @@ def infer_many_command(args) -> int:
     from ..devices import check_device
     from ..jobs.shard import ShardedStream, current_world, open_on_main
     from .cli import check_sensor_flags, guess_task, inputs_from_args, open_pipeline, write_masks
-    from .sample import Sample
+    from ..contracts import Sample
 
     check_device(args.device, args.dtype, where="--device")
     check_sensor_flags(args)

@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 import torch
 
 from ..batching import Batch, BatchBuilder, Encoded, positions
-from .sample import Result, Sample
+from ..contracts import Result, Sample
 
 
 class Pipeline:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import RecipeError
 from ..sensors.choice import SensorChoiceError, parse_choices
-from .sample import Sample
+from ..contracts import Sample
 
 
 def _sample(item: dict[str, Any], index: int, source: str, default_task: str) -> Sample:

@@ -137,7 +137,7 @@ def pick_examples(scenes, n: int = 2) -> list[int]:
 def write_examples(folder: Path, held, pipe) -> list[dict[str, Any]]:
     """Example GeoTIFF pairs (to try ``earthmind infer`` on) and one figure per example: the
     model segments the scene's water (or buildings) and its per-token fusion weights are drawn."""
-    from ..inference.sample import Sample
+    from ..contracts import Sample
     from ..io import write_raster
     from ..plots import scene_figure
     from .data import scene_rasters

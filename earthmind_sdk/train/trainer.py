@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..batching import BatchBuilder
-from .data import Record
+from ..contracts import Record
 from .distributed import SHARDING, clip_grad_norm, full_tensor, is_sharded, shard_fsdp2
 from .losses import DEFAULT_WEIGHTS, combine, mask_losses
 

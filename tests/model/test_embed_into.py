@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from earthmind_sdk.contracts import SensorImage, TokenSet
-from earthmind_sdk.inference import Pipeline, Sample
+from earthmind_sdk.contracts import Sample
+from earthmind_sdk.inference import Pipeline
 from earthmind_sdk.model.fusion.modules import DeferredTokens
 from earthmind_sdk.model.spec import build_model, load_spec
 from earthmind_sdk.text.tokenizer import default_tokenizer
