@@ -14,7 +14,8 @@ def open_model(model: str | dict, *, checkpoint: str | None = None, dtype: str |
     import torch
 
     from .devices import check_device
-    from .model.spec import build_model, bundled_spec_names, load_spec
+    from .model.graph import build_model
+    from .model.spec import bundled_spec_names, load_spec
 
     check_device(device, dtype)
     torch_dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype  # None: as stored
