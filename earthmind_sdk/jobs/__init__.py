@@ -2,7 +2,8 @@
 
 - :mod:`.run_folder`: write only into an empty folder or one an SDK run made (``run.json``);
   ``overwrite`` removes only files SDK runs recorded; output paths checked in one line.
-- :mod:`.atomic`: temporary name, then rename (files and folders).
+- :mod:`earthmind_sdk.io.atomic`: temporary name, then rename (files and folders); it lives in
+  ``io`` so that raster and checkpoint writers use it too, and is re-exported here.
 - :mod:`.naming`: output names = input stem + short request hash.
 - :mod:`.progress`: progress bar / periodic log line with ETA on stderr; ``--quiet``; callbacks.
 - :mod:`.jsonl`: results appended and flushed per batch, resumed by id.
@@ -10,7 +11,7 @@
 
 See /docs or ``JOBS_API.md`` for the list of functions.
 """
-from .atomic import atomic_dir, atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..io.atomic import atomic_dir, atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 from .interrupt import EXIT_INTERRUPTED, interruptible, sigterm_as_interrupt
 from .jsonl import JsonlStream, read_jsonl
 from .naming import output_stem, request_hash

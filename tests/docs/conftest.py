@@ -71,7 +71,7 @@ def seg_paired_checkpoint(workspace):
 
     from earthmind_sdk.checkpoint import save
     from earthmind_sdk.contracts import Record, Sample
-    from earthmind_sdk.loading import open_model
+    from earthmind_sdk.jobs.open_model import open_model
     from earthmind_sdk.train.trainer import Trainer, TrainConfig
 
     torch.manual_seed(0)

@@ -21,7 +21,7 @@ EARTHMIND = Path(sys.executable).with_name("earthmind")
 def seg_checkpoint(tmp_path_factory):
     from earthmind_sdk.checkpoint import save
     from earthmind_sdk.contracts import Record
-    from earthmind_sdk.loading import open_model
+    from earthmind_sdk.jobs.open_model import open_model
     from earthmind_sdk.train.trainer import Trainer, TrainConfig
 
     torch.manual_seed(0)
