@@ -8,6 +8,10 @@
 - :mod:`.progress`: progress bar / periodic log line with ETA on stderr; ``--quiet``; callbacks.
 - :mod:`.jsonl`: results appended and flushed per batch, resumed by id.
 - :mod:`.interrupt`: Ctrl-C -> one line, exit 130, finished results kept.
+- :mod:`.shard`: torchrun worlds, whole-batch splits, per-rank JSON-line parts merged in order.
+- :mod:`.open_model`: what the user named (checkpoint, bundled spec, spec file) -> model and
+  tokenizer; every job opens its model there.
+- :mod:`.batch`: scene lists and the batch runner; :mod:`.quickstart`: ``job: quickstart``.
 
 See /docs or ``JOBS_API.md`` for the list of functions.
 """
