@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,6 +144,15 @@ def test_a_violating_import_is_caught(module, source):
 ])
 def test_an_allowed_import_passes(module, source):
     assert violations(source, module) == []
+
+
+def test_the_contracts_import_neither_numpy_nor_torch():
+    """Core contracts are plain dataclasses: sensors and plugins can be listed without torch."""
+    code = ("import sys, earthmind_sdk.contracts as c\n"
+            "assert c.Sample and c.Result and c.Record and c.Raster\n"
+            "print(sorted(m for m in ('numpy', 'torch') if m in sys.modules))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0 and res.stdout.strip() == "[]", res.stdout + res.stderr
 
 
 # -- the README's architecture section --------------------------------------------------------
