@@ -1,6 +1,6 @@
 """The package layering is a rule, checked on the source: every ``import`` of every module
 (function-local ones included, parsed with :mod:`ast`, nothing imported) goes to its own layer
-or one below, and the README's architecture table names every package with its layer.
+or a lower one, and the README's architecture table names every package with its layer.
 
 Layers, bottom up (the README's architecture section says the same):
 
