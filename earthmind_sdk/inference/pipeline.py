@@ -8,8 +8,8 @@ from typing import Iterable, Sequence
 
 import torch
 
-from ..batching import Batch, BatchBuilder, Encoded, positions
-from .sample import Result, Sample
+from ..contracts import Result, Sample
+from ..model.batching import Batch, BatchBuilder, Encoded, positions
 
 
 class Pipeline:
@@ -31,7 +31,7 @@ class Pipeline:
     @classmethod
     def from_pretrained(cls, path, *, dtype=None, device="cpu", **kw) -> "Pipeline":
         """Load an HF-format EarthMind / Sa2VA checkpoint directory and its tokenizer."""
-        from ..loading import open_model
+        from ..jobs.open_model import open_model
 
         model, tokenizer = open_model(str(path), checkpoint=str(path), dtype=dtype, device=device)
         return cls(model, tokenizer, **kw)

@@ -4,7 +4,8 @@ import torch
 
 from earthmind_sdk.contracts import SensorImage
 from earthmind_sdk.errors import EarthMindError
-from earthmind_sdk.inference import Pipeline, Sample
+from earthmind_sdk.contracts import Sample
+from earthmind_sdk.inference import Pipeline
 
 OPTICAL = "tests/data/optical_rmnp_rgb.tif"
 
