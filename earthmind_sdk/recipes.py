@@ -262,7 +262,7 @@ TRAIN_JOB = Job(
 )
 
 QUICKSTART_JOB = Job(
-    "earthmind_sdk.train.quickstart:run_quickstart_recipe",
+    "earthmind_sdk.jobs.quickstart:run_quickstart_recipe",
     job_schema({
         "data": Field(dict, schema={
             "train_scenes": Field(int, default=96, ge=1),

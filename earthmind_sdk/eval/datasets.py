@@ -18,10 +18,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from ..contracts import Record, Sample
 from ..errors import EarthMindError
-from ..inference.sample import Sample
 from ..text.tokens import IMAGE_PLACEHOLDER
-from ..train.data import Record
 from .bench import read_json
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
