@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-LOSS_KEYS = ("lm", "mask", "dice", "sap", "align")
+LOSS_KEYS = ("lm", "mask", "dice", "sap")
 
 
 def _pyplot():
