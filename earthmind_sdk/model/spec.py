@@ -67,6 +67,12 @@ def bundled_spec_names() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
+def tiny_args(component: str) -> dict[str, Any]:
+    """The bundled ``tiny`` spec's arguments for ``component`` (e.g. ``"encoder"``): the one
+    place the test-sized built-in components are defined; their ``tiny_args()`` read it."""
+    return copy.deepcopy(_read_raw("tiny")[0][component].get("args") or {})
+
+
 def load_spec(source: "str | Path | dict | ModelSpec") -> ModelSpec:
     """A bundled spec name, a YAML path, a dict or a ModelSpec -> a validated ModelSpec.
 
