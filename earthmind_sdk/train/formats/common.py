@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from ...errors import DataError
 from ...jobs.jsonl import json_rows
@@ -43,6 +43,26 @@ def read_rows(path: Path, what: str) -> Iterator[tuple[str, Any]]:
     """(where, row) for a JSON list (``file [i]``) or JSON lines (``file:line``); a line that is
     not JSON is a malformed entry like any other (the policy decides)."""
     return json_rows(path, what, invalid=_Invalid)
+
+
+def collect_entries(rows: Iterable[tuple[str, Any]], source: Path, on_error: str,
+                    build: Callable[[str, Any], list], length: Callable[[Any], int],
+                    limit: Optional[int], plural: str) -> tuple[list, list[int]]:
+    """The entries ``build(where, row)`` makes of each of ``rows`` (a list per row) under the
+    malformed-entry policy, with their text ``length``, up to ``limit``; no usable ``plural``
+    is an error naming ``source``. Every format reader fills its index this way."""
+    policy = EntryPolicy(on_error, str(source))
+    entries, lengths = [], []
+    for where, row in rows:
+        for e in policy.check(where, lambda: build(where, row)) or []:
+            entries.append(e)
+            lengths.append(length(e))
+        if limit is not None and len(entries) >= limit:
+            break
+    policy.report()
+    if not entries:
+        raise DataError(f"{source}: no usable {plural}")
+    return entries, lengths
 
 
 class _Invalid:
