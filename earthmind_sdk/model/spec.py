@@ -2,6 +2,7 @@
 
 A spec is a YAML file or a dict::
 
+    base: sa2va-4b                  # optional: start from a bundled spec or a .yaml beside this file
     sensors: [optical]              # input sensors, primary first (paired mode: sar, optical)
     segment_sensor: optical         # the image SAM2 segments (default: the first sensor)
     template: phi3_chat             # chat template name (the tokenizer side uses it)
