@@ -16,8 +16,10 @@ import torch
 from benchcore import CUDA, DEVICE, DEVICE_NAME, ROWS, sync, write_summary
 
 from earthmind_sdk.contracts import SensorImage
-from earthmind_sdk.inference import Pipeline, Sample
-from earthmind_sdk.model.spec import build_model, load_spec
+from earthmind_sdk.contracts import Sample
+from earthmind_sdk.inference import Pipeline
+from earthmind_sdk.model.graph import build_model
+from earthmind_sdk.model.spec import load_spec
 
 SPEC = "earthmind-4b" if CUDA else "tiny"
 NEW_TOKENS = 32 if CUDA else 8

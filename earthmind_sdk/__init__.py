@@ -1,5 +1,7 @@
 """earthmind-sdk: multi-sensor Earth-observation multimodal models."""
-__version__ = "0.1.0"
+from ._version import __version__
+
+__all__ = ["__version__", "load", "save"]
 
 
 def __getattr__(name):

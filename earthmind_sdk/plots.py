@@ -2,7 +2,7 @@
 model's answer (optical, SAR, target, predicted mask, per-token fusion weights).
 
 matplotlib draws off-screen (Agg), so jobs write PNGs on machines without a display. Each
-figure is written atomically (:func:`earthmind_sdk.jobs.atomic_path`).
+figure is written atomically (:func:`earthmind_sdk.io.atomic.atomic_path`).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    from .jobs import atomic_path
+    from .io.atomic import atomic_path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -256,7 +256,7 @@ register_job(Job(
 
 register_job(Job(
     "quickstart",
-    "earthmind_sdk.train.quickstart:run_quickstart_recipe",
+    "earthmind_sdk.jobs.quickstart:run_quickstart_recipe",
     _top({
         "data": Field(dict, schema={
             "train_scenes": Field(int, default=96, ge=1),

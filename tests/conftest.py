@@ -16,7 +16,7 @@ def _hf_offline(tmp_path_factory):
 def tiny_model(_hf_offline):
     import torch
 
-    from earthmind_sdk.model.spec import build_model
+    from earthmind_sdk.model.graph import build_model
 
     torch.manual_seed(0)
     return build_model("tiny").eval()

@@ -155,7 +155,7 @@ def save(model, path, max_shard_size: "int | str" = "5GB", tokenizer=None, dtype
     import os
     import shutil
 
-    from ..jobs.atomic import TMP_MARK, temp_sibling
+    from ..io.atomic import TMP_MARK, temp_sibling
     from ..jobs.run_folder import LEDGER, check_output_path, recorded
     from ..errors import OutputError
     from . import files as wf

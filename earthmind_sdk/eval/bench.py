@@ -18,10 +18,9 @@ import json
 from pathlib import Path
 from typing import Iterator, Sequence, Union
 
+from ..contracts import Record, Sample
 from ..errors import EarthMindError
-from ..inference.sample import Sample
 from ..text.tokens import IMAGE_PLACEHOLDER
-from ..train.data import Record
 
 MCQ_TASKS = {"scene classification", "object existence", "hallucination detection", "object counting",
              "spatial relationship"}

@@ -17,11 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from ..contracts import Record, Sample
 from ..errors import EarthMindError
-from ..inference.sample import Sample
 from ..jobs.jsonl import json_rows
 from ..text.tokens import IMAGE_PLACEHOLDER
-from ..train.data import Record
 from .bench import read_json
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")

@@ -14,12 +14,10 @@ from ..plugins import registry
 
 def run_eval_recipe(config: dict[str, Any], *, source: str, progress: Any = None) -> dict[str, Any] | None:
     """Rank 0 returns the scores; the other ranks of a torchrun return None."""
-    import torch
-
     from ..inference.pipeline import Pipeline
     from ..jobs import Progress, interruptible, open_job_folder
+    from ..jobs.open_model import open_recipe_model
     from ..jobs.shard import ShardedStream, current_world, open_on_main, plan_batches
-    from ..loading import open_model
     from .records import predict_batches, score_rows
 
     world = current_world()
@@ -28,10 +26,7 @@ def run_eval_recipe(config: dict[str, Any], *, source: str, progress: Any = None
     progress = progress if world.main else False
     data = registry("datasets").build(config["data"]["dataset"], **config["data"]["args"])
     m = config["model"]
-    if not m["checkpoint"]:
-        torch.manual_seed(0)  # random weights from a spec: the same on every rank and in every rerun
-    model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"],
-                                  device=world.device(m["device"]))
+    model, tokenizer = open_recipe_model(m, device=world.device(m["device"]), spec_seed=0)
     records = list(data)
     keys = [str(r.sample.id) for r in records]
     kept = run.path / ("predictions.jsonl" if world.size == 1 else "parts")

@@ -1,7 +1,9 @@
-"""Batched inference: samples in, answers, parsed values, masks and fusion weights out."""
-from .sample import Result, Sample
+"""Batched inference: samples in, answers, parsed values, masks and fusion weights out.
 
-__all__ = ["Sample", "Result", "Pipeline"]
+:class:`~earthmind_sdk.contracts.Sample` and :class:`~earthmind_sdk.contracts.Result` are core
+contracts (``from earthmind_sdk.contracts import Sample``)."""
+
+__all__ = ["Pipeline"]
 
 
 def __getattr__(name):  # Pipeline imports torch; keep `import earthmind_sdk.inference` light

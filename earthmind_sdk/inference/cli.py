@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+from ..contracts import Sample
 from ..errors import EarthMindError
-from .sample import Sample
 
 
 def open_pipeline(model: str, *, device: str = "cpu", dtype: str = "float32"):
     """A checkpoint directory, a bundled spec name (random weights: for trying the pipeline) or a spec file."""
-    from ..loading import open_model
+    from ..jobs.open_model import open_model
     from .pipeline import Pipeline
 
     net, tokenizer = open_model(model, dtype=dtype, device=device)
@@ -68,6 +67,7 @@ def check_sensor_flags(args) -> None:
 
 def infer_command(args) -> int:
     from ..devices import check_device
+    from ..io import write_masks
     from ..jobs import check_output_path, open_run_folder, output_stem
 
     check_device(args.device, args.dtype, where="--device")
@@ -84,7 +84,7 @@ def infer_command(args) -> int:
     if result.masks:
         # parallel runs may share --out: unique names per (input, request), each file recorded
         run = open_run_folder(args.out, job="infer", shared=True, what="--out")
-        written = write_masks(result, run.path, stem=output_stem(args.image, request), run=run)
+        written = write_masks(result, run.path, stem=output_stem(args.image, request), record=run.record)
     if args.json:
         payload = result.as_dict()
         payload["masks"] = [str(p["mask"]) for p in written]
@@ -117,21 +117,3 @@ def _sensor_for(pipe, family: str) -> str:
         f"this model takes sensors {', '.join(pipe.sensor_names)}; none is {family} "
         f"(install the plugin that provides it, or use a paired checkpoint such as EarthMind4B_multi)"
     )
-
-
-def write_masks(result, out_dir: Path, *, stem: str, run=None) -> list[dict[str, Path]]:
-    """Each mask as GeoTIFF on the source grid (PNG when the input had no georeferencing) + overlay,
-    named ``<stem>_mask<k>``; each file written atomically and recorded in ``run`` (a RunFolder)."""
-    from ..io import write_mask
-
-    if not result.masks:
-        return []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    source = next(iter(result.rasters.values()), None)
-    written = []
-    for k, mask in enumerate(result.masks):
-        paths = write_mask(mask, out_dir / f"{stem}_mask{k}", source=source)
-        if run is not None:
-            run.record(*paths.values())
-        written.append(paths)
-    return written

@@ -59,8 +59,9 @@ def infer_many_command(args) -> int:
     from ..jobs.batch import run_batch
     from ..devices import check_device
     from ..jobs.shard import ShardedStream, current_world, open_on_main
-    from .cli import check_sensor_flags, guess_task, inputs_from_args, open_pipeline, write_masks
-    from .sample import Sample
+    from ..contracts import Sample
+    from ..io import write_masks
+    from .cli import check_sensor_flags, guess_task, inputs_from_args, open_pipeline
 
     check_device(args.device, args.dtype, where="--device")
     check_sensor_flags(args)
@@ -83,7 +84,7 @@ def infer_many_command(args) -> int:
         rows = []
         for scene, res in zip(chunk, results):
             stem = output_stem(scene.inputs.get("image") or next(iter(scene.inputs.values())), request)
-            written = write_masks(res, run.path, stem=stem, run=run)
+            written = write_masks(res, run.path, stem=stem, record=run.record)
             row = res.as_dict()
             row.pop("id", None)
             row["masks"] = [str(w["mask"]) for w in written]

@@ -65,7 +65,7 @@ class ModelPredictor:
         self.segments = task in SEGMENT_TASKS
 
     def __call__(self, windows: Sequence[SceneWindow]) -> list[WindowAnswer]:
-        from .sample import Sample
+        from ..contracts import Sample
 
         samples = [Sample(images=dict(w.images), prompt=self.question, task=self.task, id=str(w.window.index))
                    for w in windows]

@@ -8,8 +8,8 @@ from typing import Iterable, Sequence
 
 import torch
 
-from ..batching import Batch, BatchBuilder, Encoded, positions
-from .sample import Result, Sample
+from ..contracts import Result, Sample
+from ..model.batching import Batch, BatchBuilder, Encoded, positions
 
 
 class Pipeline:
@@ -31,7 +31,7 @@ class Pipeline:
     @classmethod
     def from_pretrained(cls, path, *, dtype=None, device="cpu", **kw) -> "Pipeline":
         """Load an HF-format EarthMind / Sa2VA checkpoint directory and its tokenizer."""
-        from ..loading import open_model
+        from ..jobs.open_model import open_model
 
         model, tokenizer = open_model(str(path), checkpoint=str(path), dtype=dtype, device=device)
         return cls(model, tokenizer, **kw)
@@ -149,9 +149,16 @@ def _cut(tokens: list[int], stop: int, pad: int) -> list[int]:
 
 
 def _clean(text: str, stop_words: Iterable[str]) -> str:
-    """The answer up to the first stop word (the template's end-of-turn)."""
+    """The answer up to the first stop word (the template's end-of-turn). A stop word that
+    ``max_new_tokens`` cut short (``"Right<|end"``: ``<|end|>`` is several tokens in the
+    Qwen2.5 vocabulary) is removed too, so that a short budget does not turn a right answer
+    into an unparsable one."""
     for word in stop_words:
         text = text.split(word, 1)[0]
+        for k in range(len(word) - 1, 1, -1):
+            if text.endswith(word[:k]):
+                text = text[:-k]
+                break
     return text.strip()
 
 

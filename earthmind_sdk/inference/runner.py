@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import RecipeError
 from ..sensors.choice import SensorChoiceError, parse_choices
-from .sample import Sample
+from ..contracts import Sample
 
 
 def _sample(item: dict[str, Any], index: int, source: str, default_task: str) -> Sample:
@@ -38,12 +38,10 @@ def run_infer_recipe(config: dict[str, Any], *, source: str, progress: Any = Non
     """Answers are appended per batch to ``answers.jsonl``; a rerun into the same folder skips
     the sample ids already answered. Under torchrun the samples are split across the processes
     by whole batches (:mod:`earthmind_sdk.jobs.shard`); rank 0 returns the summary, others None."""
-    import torch
-
+    from ..io import write_masks
     from ..jobs import Progress, interruptible, open_job_folder, output_stem
+    from ..jobs.open_model import open_recipe_model
     from ..jobs.shard import ShardedStream, current_world, open_on_main, plan_batches
-    from ..loading import open_model
-    from .cli import write_masks
     from .pipeline import Pipeline
 
     samples = [_sample(s, i, source, config["task"]) for i, s in enumerate(config["samples"])]
@@ -55,10 +53,7 @@ def run_infer_recipe(config: dict[str, Any], *, source: str, progress: Any = Non
     run = open_on_main(world, lambda: open_job_folder(config, job="infer", source=source, resume=True,
                                                        progress=progress))
     m = config["model"]
-    if not m["checkpoint"]:
-        torch.manual_seed(0)  # random weights from a spec: the same on every rank and in every rerun
-    model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"],
-                                  device=world.device(m["device"]))
+    model, tokenizer = open_recipe_model(m, device=world.device(m["device"]), spec_seed=0)
     pipe = Pipeline(model, tokenizer)
     bs = max(1, config["batch_size"])
     with interruptible("infer", kept=str(run.path), resume_hint="run the same command again to go on from there"), \
@@ -72,7 +67,7 @@ def run_infer_recipe(config: dict[str, Any], *, source: str, progress: Any = Non
                     row = res.as_dict()
                     first = next(iter(res.rasters.values()), None)
                     stem = output_stem(getattr(first, "source", None), {"id": res.id})
-                    row["masks"] = [str(p["mask"]) for p in write_masks(res, run.file("masks"), stem=stem, run=run)]
+                    row["masks"] = [str(p["mask"]) for p in write_masks(res, run.file("masks"), stem=stem, record=run.record)]
                     rows.append(row)
                 stream.write(rows)
                 stream.advance(bar, len(rows))

@@ -1,5 +1,5 @@
 """Raster input and output: reading with georeferencing, resampling, masks and overlays."""
-from .masks import overlay_rgb, render_rgb, write_mask
+from .masks import overlay_rgb, render_rgb, write_mask, write_masks
 from .raster import as_raster, read_raster, replace_data, write_raster
 from .resample import footprint, reproject_to, resample_like, resize
 
@@ -14,5 +14,6 @@ __all__ = [
     "resample_like",
     "resize",
     "write_mask",
+    "write_masks",
     "write_raster",
 ]

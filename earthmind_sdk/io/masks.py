@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -134,3 +134,21 @@ def write_mask(mask: Any, path: Union[str, "os.PathLike[str]"],
         out["overlay"] = write_raster(path.with_name(path.stem + "_overlay.png"),
                                       Raster(data=np.ascontiguousarray(np.moveaxis(rgb, -1, 0))))
     return out
+
+
+def write_masks(result: Any, out_dir: Path, *, stem: str,
+                record: Optional[Callable[..., Any]] = None) -> list[dict[str, Path]]:
+    """Each mask of an inference :class:`~earthmind_sdk.contracts.Result` as GeoTIFF on the source
+    grid (PNG when the input had no georeferencing) + overlay, named ``<stem>_mask<k>``; each file
+    written atomically and handed to ``record`` (a job's ``RunFolder.record``) when given."""
+    if not result.masks:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = next(iter(result.rasters.values()), None)
+    written = []
+    for k, mask in enumerate(result.masks):
+        paths = write_mask(mask, out_dir / f"{stem}_mask{k}", source=source)
+        if record is not None:
+            record(*paths.values())
+        written.append(paths)
+    return written

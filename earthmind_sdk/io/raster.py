@@ -201,7 +201,7 @@ def write_raster(path: PathLike, raster: Raster, *, compress: str = "deflate",
             profile["transform"] = rasterio.Affine(*raster.transform)
         if raster.nodata is not None:
             profile["nodata"] = raster.nodata
-    from ..jobs.atomic import atomic_path
+    from .atomic import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), atomic_path(path) as tmp:  # no reader ever sees half a raster

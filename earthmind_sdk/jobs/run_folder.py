@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import OutputError
-from .atomic import TMP_MARK, atomic_write_json, atomic_write_text, temp_sibling
+from ..io.atomic import TMP_MARK, atomic_write_json, atomic_write_text, temp_sibling
 
 MANIFEST = "run.json"
 LEDGER = ".earthmind-files"
@@ -94,7 +94,7 @@ def recipe_hash(recipe: Any) -> str:
 
 
 def _versions() -> tuple[str, dict[str, str | None]]:
-    from .. import __version__
+    from .._version import __version__
 
     try:
         from ..plugins import plugin_infos

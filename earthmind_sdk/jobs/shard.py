@@ -184,7 +184,7 @@ class ShardedStream:
         """Close this rank's part, wait for every rank; rank 0 writes ``name`` (the row that
         counts for each of ``keys``, in that order), removes the parts (``rows_per_part`` keeps
         how many rows each held) and returns the rows (also kept as ``merged``)."""
-        from .atomic import atomic_write_text
+        from ..io.atomic import atomic_write_text
         import json
 
         self._stream.close()

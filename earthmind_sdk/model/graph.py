@@ -25,7 +25,7 @@ from ..errors import EarthMindError, RecipeError
 from . import regions as _regions
 from . import tiling
 from .encoders.pixel_shuffle import pixel_shuffle
-from .spec import ModelSpec
+from .spec import ModelSpec, load_spec
 
 
 def _build(kind: str, part: dict[str, Any], where: str, **context: Any):
@@ -190,3 +190,9 @@ class EarthMindModel(nn.Module):
         if self.grounding_encoder is None:
             raise EarthMindError("this model has no mask decoder (spec decoder: null)")
         return self.grounding_encoder(sam_images, prompts, sizes, gate_no_object)
+
+
+def build_model(spec: "str | dict | ModelSpec") -> EarthMindModel:
+    """Spec (bundled name, YAML path, dict or :class:`ModelSpec`) -> an :class:`EarthMindModel`
+    with freshly initialised weights."""
+    return EarthMindModel(load_spec(spec))

@@ -236,10 +236,3 @@ def _merge(value: Any, defaults: dict[str, Any], where: str) -> dict[str, Any]:
     if unknown:
         raise RecipeError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(defaults)}")
     return {**defaults, **value}
-
-
-def build_model(spec: "str | Path | dict | ModelSpec"):
-    """Spec -> :class:`~earthmind_sdk.model.graph.EarthMindModel` with freshly initialised weights."""
-    from .graph import EarthMindModel
-
-    return EarthMindModel(load_spec(spec))

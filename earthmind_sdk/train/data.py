@@ -1,7 +1,6 @@
-"""Training records and the datasets that yield them.
-
-A record is one question about one scene with its target answer and, for segmentation, one
-target mask per ``[SEG]`` in the answer. Two readers ship with the core: generated scenes
+"""The training datasets that yield records (:class:`~earthmind_sdk.contracts.Record`: one
+question about one scene with its target answer and, for segmentation, one target mask per
+``[SEG]`` in the answer). Two readers ship with the core: generated scenes
 (:mod:`.synthetic`) and a JSON-lines file for custom data::
 
     {"images": {"optical": "a.tif", "sar": "a_sar.tif"}, "question": "...", "answer": "Sure, [SEG].",
@@ -11,26 +10,14 @@ Paths are relative to the JSONL file. Every problem names the file and line.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
-from ..contracts import Raster
+from ..contracts import Raster, Record, Sample
 from ..errors import EarthMindError
 from ..jobs.jsonl import json_lines
-from ..inference.sample import Sample
 
 SEG = "[SEG]"
-
-
-@dataclass
-class Record:
-    sample: Sample
-    answer: str
-    masks: list[np.ndarray] = field(default_factory=list)  # (H, W) bool, one per [SEG]
-    meta: dict = field(default_factory=dict)  # e.g. a benchmark's task type, kept for reports
 
 
 class SyntheticScenes:

@@ -1,4 +1,4 @@
-"""Recipe runner for ``job: train`` (``job: quickstart`` lives in :mod:`.quickstart`)."""
+"""Recipe runner for ``job: train`` (``job: quickstart`` lives in :mod:`earthmind_sdk.jobs.quickstart`)."""
 from __future__ import annotations
 
 import json
@@ -23,7 +23,7 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _train_config(cfg: dict[str, Any], seed: int) -> TrainConfig:
+def train_config(cfg: dict[str, Any], seed: int) -> TrainConfig:
     t = dict(cfg)
     t["betas"] = tuple(t.get("betas", (0.9, 0.999)))
     t["freeze"] = tuple(t.get("freeze", ()))
@@ -90,7 +90,7 @@ def run_train_recipe(config: dict[str, Any], *, source: str, progress: Any = Non
     (LoRA merged, the published HF layout), ``loss_curve.png`` and ``summary.json``."""
     from ..checkpoint import save
     from ..jobs import announce, atomic_dir, interruptible
-    from ..loading import open_model
+    from ..jobs.open_model import open_recipe_model
     from ..plots import loss_curve
 
     _dist_init()
@@ -102,10 +102,9 @@ def run_train_recipe(config: dict[str, Any], *, source: str, progress: Any = Non
         announce(f"train: {out} holds a finished run; nothing to resume", progress)
         return json.loads((out / "summary.json").read_text())
     torch.manual_seed(config["seed"])
-    m = config["model"]
-    model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
+    model, tokenizer = open_recipe_model(config["model"])
     data = registry("datasets").build(config["data"]["dataset"], **config["data"]["args"])
-    trainer = Trainer(model, tokenizer, _train_config(t, config["seed"]))
+    trainer = Trainer(model, tokenizer, train_config(t, config["seed"]))
     metrics, writer = _metrics_writer(run, t["tensorboard"])
     try:  # the loop saves a checkpoint on the first SIGTERM / Ctrl-C; a second one lands here
         with interruptible("train", kept=str(out), resume_hint="rerun with train.resume=true to continue "

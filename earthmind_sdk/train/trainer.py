@@ -24,8 +24,8 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from ..batching import BatchBuilder
-from .data import Record
+from ..contracts import Record
+from ..model.batching import BatchBuilder
 from .distributed import SHARDING, clip_grad_norm, full_tensor, is_sharded, shard_fsdp2
 from .losses import DEFAULT_WEIGHTS, combine, mask_losses
 

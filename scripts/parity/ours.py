@@ -123,7 +123,7 @@ def run_case(pipe, model, case: dict, inputs: Path, out_dir: Path, extra: dict) 
     from safetensors.numpy import save_file
     from transformers import LogitsProcessorList
 
-    from earthmind_sdk.inference.sample import Sample
+    from earthmind_sdk.contracts import Sample
 
     tok = pipe.tokenizer
     seg_id = tok.convert_tokens_to_ids("[SEG]")
@@ -225,7 +225,7 @@ def run_case(pipe, model, case: dict, inputs: Path, out_dir: Path, extra: dict) 
 
 def bare_prompt_ids(pipe, case: dict, inputs: Path):
     """Token ids our builder lays out for the question without ``<image>``."""
-    from earthmind_sdk.inference.sample import Sample
+    from earthmind_sdk.contracts import Sample
 
     images = {s: str(inputs / f) for s, f in case["images"].items()}
     batch = pipe.builder.build([Sample(images=images, prompt=C.QUESTION_BARE, task="vqa")])

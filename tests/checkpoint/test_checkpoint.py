@@ -13,7 +13,8 @@ import earthmind_sdk
 from earthmind_sdk.checkpoint import load, save
 from earthmind_sdk.errors import CheckpointError
 from earthmind_sdk.model.decoder import SAM2Decoder
-from earthmind_sdk.model.spec import build_model, load_spec
+from earthmind_sdk.model.graph import build_model
+from earthmind_sdk.model.spec import load_spec
 
 RELEASED_PREFIXES = ("vision_model.", "mlp1.", "language_model.", "grounding_encoder.sam2_model.",
                      "text_hidden_fcs.", "local_query")

@@ -7,7 +7,8 @@ from safetensors.torch import load_file
 from earthmind_sdk.checkpoint import load, save
 from earthmind_sdk.cli import main
 from earthmind_sdk.model.decoder import SAM2Decoder
-from earthmind_sdk.model.spec import build_model, load_spec
+from earthmind_sdk.model.graph import build_model
+from earthmind_sdk.model.spec import load_spec
 
 TINY_DECODER = {"name": "sam2", "args": SAM2Decoder.tiny_args()}
 

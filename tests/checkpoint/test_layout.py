@@ -10,7 +10,8 @@ from earthmind_sdk.checkpoint import load, save
 from earthmind_sdk.checkpoint.layout import checkpoint_name, model_key
 from earthmind_sdk.errors import CheckpointError
 from earthmind_sdk.model.decoder import SAM2Decoder
-from earthmind_sdk.model.spec import build_model, load_spec
+from earthmind_sdk.model.graph import build_model
+from earthmind_sdk.model.spec import load_spec
 
 TINY_DECODER = {"name": "sam2", "args": SAM2Decoder.tiny_args()}
 FUSER = "grounding_encoder.sam2_model.memory_encoder.fuser.layers.{}.{}"

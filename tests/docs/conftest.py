@@ -70,9 +70,8 @@ def seg_paired_checkpoint(workspace):
     import torch
 
     from earthmind_sdk.checkpoint import save
-    from earthmind_sdk.inference import Sample
-    from earthmind_sdk.loading import open_model
-    from earthmind_sdk.train.data import Record
+    from earthmind_sdk.contracts import Record, Sample
+    from earthmind_sdk.jobs.open_model import open_model
     from earthmind_sdk.train.trainer import Trainer, TrainConfig
 
     torch.manual_seed(0)

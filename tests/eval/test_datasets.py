@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from earthmind_sdk.contracts import Record, Result, Sample
 from earthmind_sdk.errors import EarthMindError
 from earthmind_sdk.eval.datasets import ClassificationFolder, VQAFile
 from earthmind_sdk.eval.records import evaluate_records, score_file, squash
-from earthmind_sdk.inference.sample import Result, Sample
 from earthmind_sdk.plugins import registry
 from earthmind_sdk.tasks import get_task
-from earthmind_sdk.train.data import Record
 
 
 def _png(path):

@@ -11,7 +11,7 @@ import pytest
 import rasterio
 import torch
 
-from earthmind_sdk.inference import Sample
+from earthmind_sdk.contracts import Sample
 from earthmind_sdk.jobs import read_jsonl
 
 OPTICAL = Path(__file__).resolve().parents[1] / "data" / "optical_rmnp_rgb.tif"
@@ -21,8 +21,8 @@ EARTHMIND = Path(sys.executable).with_name("earthmind")
 @pytest.fixture(scope="module")
 def seg_checkpoint(tmp_path_factory):
     from earthmind_sdk.checkpoint import save
-    from earthmind_sdk.loading import open_model
-    from earthmind_sdk.train.data import Record
+    from earthmind_sdk.contracts import Record
+    from earthmind_sdk.jobs.open_model import open_model
     from earthmind_sdk.train.trainer import Trainer, TrainConfig
 
     torch.manual_seed(0)

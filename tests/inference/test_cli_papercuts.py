@@ -182,8 +182,9 @@ def test_recipe_and_python_take_the_same_sensor_keys(capsys, tmp_path):
     row = next(read_jsonl(tmp_path / "res" / "answers.jsonl"))
     assert row["composites"]["sar"] == "vv_vh_ratio"
 
-    from earthmind_sdk.inference import Pipeline, Sample
-    from earthmind_sdk.loading import open_model
+    from earthmind_sdk.contracts import Sample
+    from earthmind_sdk.inference import Pipeline
+    from earthmind_sdk.jobs.open_model import open_model
 
     pipe = Pipeline(*open_model("tiny-paired"))
     result = pipe(Sample(images={"sar": str(S1), "optical": str(S2)}, prompt="q",

@@ -4,9 +4,11 @@ import numpy as np
 import torch
 
 from earthmind_sdk.contracts import SensorImage
-from earthmind_sdk.inference import Pipeline, Sample
+from earthmind_sdk.contracts import Sample
+from earthmind_sdk.inference import Pipeline
 from earthmind_sdk.model.regions import grid_mask, region_mask
-from earthmind_sdk.model.spec import build_model, load_spec
+from earthmind_sdk.model.graph import build_model
+from earthmind_sdk.model.spec import load_spec
 from earthmind_sdk.text.tokenizer import default_tokenizer
 from earthmind_sdk.text.tokens import SPECIAL_TOKENS
 

@@ -6,7 +6,8 @@ import torch
 
 from earthmind_sdk.contracts import SensorImage
 from earthmind_sdk.errors import EarthMindError
-from earthmind_sdk.inference import Pipeline, Sample
+from earthmind_sdk.contracts import Sample
+from earthmind_sdk.inference import Pipeline
 
 OPTICAL = str(Path(__file__).resolve().parents[1] / "data" / "optical_rmnp_rgb.tif")
 
@@ -140,3 +141,16 @@ def test_region_prompts_from_mask_and_box(tiny):
     assert n_ctx == batch.image_embeds[0].shape[0] > pipe.model.tokens_per_tile  # image + region tokens
     logits, _ = pipe.logits([s])
     assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("raw, answer", [
+    ("Right<|end|>\n<|user|>", "Right"),   # generation ran past the end of turn
+    ("Right<|end", "Right"),               # max_new_tokens cut the stop word short
+    ("Three<|", "Three"),
+    ("Yes", "Yes"),
+    ("a<b", "a<b"),                        # not a stop word's beginning: kept
+])
+def test_answers_lose_whole_and_cut_short_stop_words(raw, answer):
+    from earthmind_sdk.inference.pipeline import _clean
+
+    assert _clean(raw, ["<|end|>"]) == answer

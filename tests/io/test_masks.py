@@ -67,3 +67,25 @@ def test_bad_masks_are_refused_with_reason(tmp_path, mask, msg):
     src = read_raster(DATA / "optical_rmnp_rgb.tif")
     with pytest.raises(RasterError, match=msg):
         write_mask(mask, tmp_path / "bad", source=src)
+
+
+def test_write_masks_writes_one_named_pair_per_mask_and_hands_each_file_to_record(tmp_path):
+    from earthmind_sdk.contracts import Result
+    from earthmind_sdk.io import write_masks
+
+    src = read_raster(DATA / "optical_rmnp_rgb.tif")
+    result = Result(answer="Sure, [SEG] and [SEG].", parsed=None, masks=[_mask(), ~_mask()], rasters={"optical": src})
+    recorded = []
+    written = write_masks(result, tmp_path / "out", stem="scene-abc", record=lambda *p: recorded.extend(p))
+    assert [w["mask"].name for w in written] == ["scene-abc_mask0.tif", "scene-abc_mask1.tif"]
+    assert sorted(recorded) == sorted(p for w in written for p in w.values())
+    np.testing.assert_array_equal(read_raster(written[1]["mask"]).data[0], (~_mask()).astype(np.uint8))
+    assert read_raster(written[0]["mask"]).crs == src.crs
+
+
+def test_write_masks_without_masks_writes_nothing(tmp_path):
+    from earthmind_sdk.contracts import Result
+    from earthmind_sdk.io import write_masks
+
+    assert write_masks(Result(answer="no", parsed=None), tmp_path / "out", stem="s") == []
+    assert not (tmp_path / "out").exists()

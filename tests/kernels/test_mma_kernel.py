@@ -68,7 +68,8 @@ def test_model_embed_through_mma_into_equals_reference_path(dtype, monkeypatch, 
     equal the reference fuse-then-copy path, values and gradients."""
     from earthmind_sdk.contracts import TokenSet
     from earthmind_sdk.model.fusion.modules import DeferredTokens
-    from earthmind_sdk.model.spec import build_model, load_spec
+    from earthmind_sdk.model.graph import build_model
+    from earthmind_sdk.model.spec import load_spec
 
     raw = load_spec("tiny").to_dict()
     raw.update(sensors=["sar", "optical"], fusion={"name": "mma", "args": {}}, decoder=None)

@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from earthmind_sdk.contracts import SensorImage, TokenSet
-from earthmind_sdk.inference import Pipeline, Sample
+from earthmind_sdk.contracts import Sample
+from earthmind_sdk.inference import Pipeline
 from earthmind_sdk.model.fusion.modules import DeferredTokens
-from earthmind_sdk.model.spec import build_model, load_spec
+from earthmind_sdk.model.graph import build_model
+from earthmind_sdk.model.spec import load_spec
 from earthmind_sdk.text.tokenizer import default_tokenizer
 
 IMG = 151667

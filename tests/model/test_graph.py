@@ -4,7 +4,8 @@ import torch
 
 from earthmind_sdk.contracts import TokenSet
 from earthmind_sdk.errors import EarthMindError, RecipeError
-from earthmind_sdk.model.spec import build_model, bundled_spec_names, load_spec
+from earthmind_sdk.model.graph import build_model
+from earthmind_sdk.model.spec import bundled_spec_names, load_spec
 
 IMG = 151667
 

@@ -15,7 +15,8 @@ from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode
 
 from earthmind_sdk.model import tiling
-from earthmind_sdk.model.spec import build_model, load_spec
+from earthmind_sdk.model.graph import build_model
+from earthmind_sdk.model.spec import load_spec
 from earthmind_sdk.plugins import registry
 
 DATA = str(Path(__file__).resolve().parents[1] / "data") + "/"

@@ -15,7 +15,8 @@ import torch
 import yaml
 
 from earthmind_sdk.checkpoint import save
-from earthmind_sdk.model.spec import build_model, load_spec
+from earthmind_sdk.model.graph import build_model
+from earthmind_sdk.model.spec import load_spec
 
 HARNESS = Path(__file__).with_name("payload_harness.py")
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ def main(out: str, modes: list[str]) -> None:
     from earthmind_sdk.train.runner import _dist_init
 
     _dist_init()
-    from earthmind_sdk.loading import open_model
+    from earthmind_sdk.jobs.open_model import open_model
     from layouts import global_batch
     from earthmind_sdk.train.trainer import Trainer, TrainConfig
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from earthmind_sdk.loading import open_model
+from earthmind_sdk.jobs.open_model import open_model
 from earthmind_sdk.train.trainer import Trainer, TrainConfig
 
 WORKER = Path(__file__).with_name("dist_worker.py")

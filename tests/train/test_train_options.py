@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from earthmind_sdk.loading import open_model
+from earthmind_sdk.jobs.open_model import open_model
 from earthmind_sdk.recipes import recipe_from_dict
 from earthmind_sdk.train.sampler import BatchSampler
 from earthmind_sdk.train.trainer import Trainer, TrainConfig

@@ -3,7 +3,7 @@ the evaluation's ablation does; segmentation never), learning rates per part, do
 import pytest
 import torch
 
-from earthmind_sdk.loading import open_model
+from earthmind_sdk.jobs.open_model import open_model
 from earthmind_sdk.train.data import SyntheticScenes
 from earthmind_sdk.train.trainer import Trainer, TrainConfig
 

@@ -1,7 +1,7 @@
 """Readers for the published formats of EarthMind's training mixture, as registered datasets.
 
 Each reader checks every entry up front (a malformed one is named by file and index, then
-skipped or fatal as ``on_error`` says) and builds a :class:`~earthmind_sdk.train.data.Record`
+skipped or fatal as ``on_error`` says) and builds a :class:`~earthmind_sdk.contracts.Record`
 only when asked for it (``dataset[i]``), so a mixture of 100k referring expressions does not
 hold 100k decoded masks. ``length(i)`` is a cheap text-length estimate for length-grouped
 sampling.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..data import Record
+from ...contracts import Record
 
 
 class IndexedRecords:

@@ -18,10 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from ...contracts import Record, Sample
 from ...errors import DataError
-from ...inference.sample import Sample
 from ...text.tokens import IMAGE_PLACEHOLDER
-from ..data import SEG, Record
+from ..data import SEG
 from .base import IndexedRecords
 from .common import collect_entries, need_dict, read_rows, text_length
 

@@ -11,7 +11,7 @@ import bisect
 from typing import Any
 
 from ...errors import DataError
-from ..data import Record
+from ...contracts import Record
 from .common import text_length
 
 

@@ -17,9 +17,8 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
+from ...contracts import Record, Sample
 from ...errors import DataError
-from ...inference.sample import Sample
-from ..data import Record
 from .base import IndexedRecords
 from .coco import decode_segmentation
 from .common import collect_entries, need_dict, need_str, read_rows, text_length

@@ -21,9 +21,8 @@ from typing import Optional
 
 import numpy as np
 
+from ...contracts import Record, Sample
 from ...errors import DataError
-from ...inference.sample import Sample
-from ..data import Record
 from .base import IndexedRecords
 from .coco import decode_segmentation, load_plain_pickle
 from .common import collect_entries, text_length

@@ -4,7 +4,7 @@ and show what fusion buys.
 Stages: generate scenes -> evaluate the untrained model -> train -> evaluate with both sensors,
 with SAR blanked (the evaluation's sensor ablation) and with both blanked (blind baseline) ->
 save the checkpoint -> write example GeoTIFF pairs with clouds, one figure per example and the
-loss curve -> ``results.json`` and a table of the metrics (see :mod:`.fusion_report`).
+loss curve -> ``results.json`` and a table of the metrics (see :mod:`earthmind_sdk.train.fusion_report`).
 The held-out scenes come from another seed (``seed + 10000``) than the training scenes.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ class _Stages:
 
     @contextmanager
     def __call__(self, name: str):
-        from ..jobs import announce
+        from . import announce
 
         t = time.perf_counter()
         yield
@@ -42,22 +42,21 @@ def run_quickstart_recipe(config: dict[str, Any], *, source: str, progress: Any 
     from ..checkpoint import save
     from ..eval.records import evaluate_records
     from ..inference.pipeline import Pipeline
-    from ..jobs import interruptible, open_job_folder
-    from ..loading import open_model
     from ..plots import loss_curve
-    from .data import SyntheticScenes
-    from .fusion_report import fusion_report, table, target_checks
-    from .runner import _train_config
-    from .trainer import Trainer
+    from ..train.data import SyntheticScenes
+    from ..train.fusion_report import fusion_report, table, target_checks
+    from ..train.runner import train_config
+    from ..train.trainer import Trainer
+    from . import interruptible, open_job_folder
+    from .open_model import open_recipe_model
 
     stage = _Stages(progress)
     run = open_job_folder(config, job="quickstart", source=source, progress=progress)
     out = run.path
     seed, d, e = config["seed"], config["data"], config["eval"]
     torch.manual_seed(seed)
-    m = config["model"]
     with stage("data"):
-        model, tokenizer = open_model(m["spec"], checkpoint=m["checkpoint"], dtype=m["dtype"], device=m["device"])
+        model, tokenizer = open_recipe_model(config["model"])
         sensors = tuple(model.spec.sensors)
         train = SyntheticScenes(d["train_scenes"], size=d["size"], seed=seed, sensors=sensors)
         held = SyntheticScenes(d["eval_scenes"], size=d["size"], seed=seed + 10_000, sensors=sensors)
@@ -73,7 +72,7 @@ def run_quickstart_recipe(config: dict[str, Any], *, source: str, progress: Any 
             evaluate_records(pipe, first, predictions=rows, desc="eval before training", **kw)
             before = fusion_report(first, rows)
         with stage("train"):
-            trainer = Trainer(model, tokenizer, _train_config(config["train"], seed))
+            trainer = Trainer(model, tokenizer, train_config(config["train"], seed))
             history = trainer.fit(train, log_path=out / "train_log.jsonl", progress=progress)
         with stage("evaluate after training"):
             fused: list[dict] = []
@@ -137,10 +136,10 @@ def pick_examples(scenes, n: int = 2) -> list[int]:
 def write_examples(folder: Path, held, pipe) -> list[dict[str, Any]]:
     """Example GeoTIFF pairs (to try ``earthmind infer`` on) and one figure per example: the
     model segments the scene's water (or buildings) and its per-token fusion weights are drawn."""
-    from ..inference.sample import Sample
+    from ..contracts import Sample
     from ..io import write_raster
     from ..plots import scene_figure
-    from .data import scene_rasters
+    from ..train.data import scene_rasters
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -13,10 +13,9 @@ from typing import Any, Sequence
 
 import torch
 
-from .contracts import FusionOutput, Raster, SensorImage, TokenSet
-from .errors import EarthMindError
-from .inference.sample import Sample
-from .plugins import registry
+from ..contracts import FusionOutput, Raster, Sample, SensorImage, TokenSet
+from ..errors import EarthMindError
+from ..plugins import registry
 
 IGNORE_INDEX = -100
 
@@ -34,13 +33,13 @@ class Encoded:
 
     @property
     def fusion(self) -> FusionOutput | None:
-        from .model.fusion.modules import DeferredTokens
+        from .fusion.modules import DeferredTokens
 
         return self.embeds.output if isinstance(self.embeds, DeferredTokens) else self.fused
 
     def materialize(self) -> None:
         """Build deferred tokens now (for readers of the tokens before the LLM buffer exists)."""
-        from .model.fusion.modules import DeferredTokens
+        from .fusion.modules import DeferredTokens
 
         if isinstance(self.embeds, DeferredTokens):
             self.fused = self.embeds.materialize()
@@ -65,8 +64,8 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
 
 class BatchBuilder:
     def __init__(self, model, tokenizer, *, sensors: dict[str, Any] | None = None, template: str | None = None):
-        from .text.prompt import PromptBuilder
-        from .text.tokenizer import special_token_ids
+        from ..text.prompt import PromptBuilder
+        from ..text.tokenizer import special_token_ids
 
         self.model = model
         self.tokenizer = tokenizer
@@ -86,7 +85,7 @@ class BatchBuilder:
 
     def sensor_for(self, sample: Sample, slot: str, where: str):
         """The sensor reading input ``slot`` of ``sample``: its own choice (``sample.sensors``), else the default."""
-        from .sensors.choice import build_sensor, parse_choice
+        from ..sensors.choice import build_sensor, parse_choice
 
         if slot not in sample.sensors:
             return self.sensor(slot)
@@ -98,8 +97,8 @@ class BatchBuilder:
 
     def _read(self, sample: Sample, slot: str, where: str):
         """Read one input; when the default sensor refuses it, say which installed sensor would not."""
-        from .errors import RasterError
-        from .sensors.choice import suggest_sensor, suggestion_text
+        from ..errors import RasterError
+        from ..sensors.choice import suggest_sensor, suggestion_text
 
         source = sample.images[slot]
         sensor = self.sensor_for(sample, slot, where)
@@ -123,7 +122,7 @@ class BatchBuilder:
 
     # -- vision side -----------------------------------------------------------------------
     def prepare(self, sample: Sample, index: int) -> dict[str, SensorImage]:
-        from .sensors.pairs import align_pair
+        from ..sensors.pairs import align_pair
 
         name = sample.id or f"#{index}"
         if not sample.images:
@@ -202,7 +201,7 @@ class BatchBuilder:
                 )
             fusion = self.model.fusion
             if getattr(fusion, "can_write_into", lambda: False)():  # tokens go straight into inputs_embeds
-                from .model.fusion.modules import DeferredTokens
+                from .fusion.modules import DeferredTokens
 
                 out.append(Encoded(DeferredTokens(fusion, sets), None, images))
                 continue
@@ -214,7 +213,7 @@ class BatchBuilder:
     def whole_image_span(self, enc: Encoded) -> tuple[int, int]:
         """Where the whole-image tile (the only tile, or the thumbnail) of the primary sensor sits
         in a sample's image tokens; region prompts take their tokens there."""
-        from .model.fusion.tiles import whole_image_span
+        from .fusion.tiles import whole_image_span
 
         c = self.model.tokens_per_tile
         n_out = int(enc.embeds.shape[0])
@@ -237,10 +236,10 @@ class BatchBuilder:
         token counts per region (:meth:`region_counts`; required for samples with regions)."""
         if not getattr(self.model, "fusion_uses_text", False):
             return [None] * len(samples)
-        from .text.tokens import IMG_END
+        from ..text.tokens import IMG_END
 
         emb = self.model.language_model.get_input_embeddings()
-        out = []
+        id_lists = []
         for k, s in enumerate(samples):
             question = questions[k] if questions is not None else self.question(s)
             counts = region_counts[k] if region_counts is not None else []
@@ -250,9 +249,11 @@ class BatchBuilder:
             text = self.prompts.build(question=question, n_image_tokens=1, history=s.history,
                                       region_token_counts=counts)
             after = text[text.rindex(IMG_END) + len(IMG_END):]
-            ids = self.tokenizer(after, add_special_tokens=False)["input_ids"]
-            out.append(emb(torch.tensor(ids, dtype=torch.long, device=self.device)))
-        return out
+            id_lists.append(self.tokenizer(after, add_special_tokens=False)["input_ids"])
+        # one lookup for the whole batch: each call would make its own dense (vocab x dim)
+        # gradient in training, which dominated a tiny model's step
+        flat = emb(torch.tensor([i for ids in id_lists for i in ids], dtype=torch.long, device=self.device))
+        return list(flat.split([len(ids) for ids in id_lists]))
 
     def question(self, sample: Sample) -> str:
         """The task's question text for a sample (an absent prompt counts as empty)."""
@@ -262,7 +263,7 @@ class BatchBuilder:
         """<vp> token count of each region of a sample (its mask on the token grid of the image)."""
         if not sample.regions:
             return []
-        from .model.regions import grid_mask, region_mask
+        from .regions import grid_mask, region_mask
 
         size = tuple(next(iter(images.values())).frames.shape[-2:])
         return [int(grid_mask(region_mask(r, size), self.model.token_grid).sum()) for r in sample.regions]

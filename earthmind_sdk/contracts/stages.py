@@ -1,4 +1,4 @@
-"""The typed contracts between pipeline stages (see the architecture section of the README).
+"""The typed hand-offs between pipeline stages (see the architecture section of the README).
 
 sensor rasters -> :class:`SensorImage` (frames in [0, 1]) -> encoder tokens ->
 :class:`TokenSet` per sensor -> fusion -> :class:`FusionOutput` -> language model.

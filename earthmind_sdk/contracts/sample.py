@@ -1,8 +1,12 @@
-"""What one inference request holds, and what comes back for it."""
+"""What one request holds (:class:`Sample`), what comes back for it (:class:`Result`), and a
+sample with its target (:class:`Record`): shared by inference, evaluation and training."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 
 @dataclass
@@ -58,3 +62,14 @@ class Result:
             "timings": self.timings,
             "composites": dict(self.composites),
         }
+
+
+@dataclass
+class Record:
+    """A sample with its target: the answer and, for segmentation, one (H, W) bool mask per
+    ``[SEG]`` in it. Training data and benchmarks both yield records."""
+
+    sample: Sample
+    answer: str
+    masks: list["np.ndarray"] = field(default_factory=list)  # (H, W) bool, one per [SEG]
+    meta: dict = field(default_factory=dict)  # e.g. a benchmark's task type, kept for reports
