@@ -37,10 +37,11 @@ def llama(attn_implementation: str = "sdpa", **config: Any):
 
 
 def tiny_config(model_type: str) -> dict[str, Any]:
-    """A two-layer config whose vocabulary holds the released Qwen2.5 token ids (<IMG_CONTEXT>=151667)."""
-    base = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=2, vocab_size=151680, max_position_embeddings=2048,
-                tie_word_embeddings=True, rope_theta=1000000.0)
+    """The tiny spec's two-layer language model (its vocabulary holds the released Qwen2.5 token
+    ids, <IMG_CONTEXT>=151667), with what ``model_type`` needs besides."""
+    from .spec import tiny_args
+
+    base = tiny_args("language_model")
     if model_type == "phi3":
         base.update(num_key_value_heads=4, pad_token_id=0, bos_token_id=1, eos_token_id=2)
     return base
