@@ -60,3 +60,12 @@ def test_bad_base_is_one_clear_error(tmp_path, files, match):
 def test_inline_spec_cannot_name_a_file():
     with pytest.raises(EarthMindError, match="an inline spec may only start from a bundled spec"):
         load_spec({"base": "tiny.yaml"})
+
+
+def test_quickstart_spec_is_tiny_paired_with_a_wider_encoder_and_language_model():
+    qs, tp = load_spec("quickstart-paired").to_dict(), load_spec("tiny-paired").to_dict()
+    for key in ("sensors", "segment_sensor", "image", "fusion", "decoder", "tokens", "template"):
+        assert qs[key] == tp[key], key
+    assert qs["encoder"]["args"]["hidden_size"] > tp["encoder"]["args"]["hidden_size"]
+    assert qs["language_model"]["args"]["hidden_size"] > tp["language_model"]["args"]["hidden_size"]
+    assert qs["language_model"]["args"]["vocab_size"] == tp["language_model"]["args"]["vocab_size"]
