@@ -220,6 +220,14 @@ def system() -> PluginSystem:
     return _SYSTEM.load()
 
 
+def reset(new: PluginSystem | None = None) -> PluginSystem | None:
+    """Replace (or drop) the process-wide plugin system; returns the previous one. For tests
+    that install a throwaway plugin into the process."""
+    global _SYSTEM
+    old, _SYSTEM = _SYSTEM, new
+    return old
+
+
 def registry(kind: str) -> Registry:
     """The registry for one component kind, e.g. ``registry("sensors")``."""
     return system().registry(kind)
