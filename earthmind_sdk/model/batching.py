@@ -268,6 +268,32 @@ class BatchBuilder:
         size = tuple(next(iter(images.values())).frames.shape[-2:])
         return [int(grid_mask(region_mask(r, size), self.model.token_grid).sum()) for r in sample.regions]
 
+    # -- masks -----------------------------------------------------------------------------
+    def mask_logits(self, encoded: Sequence[Encoded], seg_hidden: Sequence[torch.Tensor | None],
+                    sizes: Sequence[tuple[int, int] | None] | None = None) -> list[torch.Tensor | None]:
+        """Mask logits (K_b, H, W) from each sample's ``[SEG]`` last-layer hidden states (K_b, D):
+        the one mask path of training (its losses) and inference (its masks). SAM2 sees the
+        segment sensor's image (the spec's ``segment_sensor``, else the sample's first image),
+        once per sample; ``sizes[b]`` is the output size (default: that image's size). None
+        where a sample has no ``[SEG]``."""
+        out: list[torch.Tensor | None] = [None] * len(encoded)
+        todo = [b for b, h in enumerate(seg_hidden) if h is not None and h.shape[0] > 0]
+        if not todo:
+            return out
+        target = self.spec.segment_sensor
+        images, prompts, shapes = [], [], []
+        for b in todo:
+            imgs = encoded[b].images
+            image = imgs[target] if target in imgs else next(iter(imgs.values()))
+            images.append(self.model.preprocess_sam(image.frames[0]))
+            prompts.append(self.model.seg_prompts(seg_hidden[b]))
+            given = sizes[b] if sizes is not None else None
+            shapes.append(tuple(given) if given is not None else tuple(image.frames.shape[-2:]))
+        logits = self.model.decode_masks(torch.stack(images).to(self.device, self.dtype), prompts, shapes)
+        for b, lg in zip(todo, logits):
+            out[b] = lg
+        return out
+
     # -- text side -------------------------------------------------------------------------
     def task(self, sample: Sample):
         return registry("tasks").build(sample.task or "vqa")

@@ -206,33 +206,32 @@ class Trainer:
         if cap is not None:
             parts["sap"] = self._sap(cap, batch, seg_pos, records)
         if seg_pos.any() and getattr(model, "grounding_encoder", None) is not None:
-            hidden = out.hidden_states[-1]
-            images, prompts, sizes, targets = [], [], [], []
-            target_sensor = self.builder.spec.segment_sensor
-            for b, rec in enumerate(records):
-                n = int(seg_pos[b].sum())
-                if n == 0:
-                    continue
-                if n != len(rec.masks):
-                    raise ValueError(f"record {rec.sample.id}: {n} [SEG] tokens but {len(rec.masks)} masks")
-                imgs = batch.encoded[b].images
-                image = imgs[target_sensor] if target_sensor in imgs else next(iter(imgs.values()))
-                images.append(model.preprocess_sam(image.frames[0]))
-                prompts.append(model.seg_prompts(hidden[b][seg_pos[b]]))
-                sizes.append(tuple(rec.masks[0].shape))
-                targets.append(torch.as_tensor(np.stack(rec.masks)))
-            dev, dt = self.builder.device, self.builder.dtype
-            logits = model.decode_masks(torch.stack(images).to(dev, dt), prompts, sizes, gate_no_object=False)
+            dev = self.builder.device
+            logits = self.mask_logits(batch, out.hidden_states[-1], seg_pos, records)
             ce, dice = [], []
-            seg_records = [rec for b, rec in enumerate(records) if int(seg_pos[b].sum())]
-            for lg, tg, rec in zip(logits, targets, seg_records):
-                c, d = mask_losses(lg, tg.to(dev), num_points=self.cfg.num_points,
+            for lg, rec in zip(logits, records):
+                if lg is None:
+                    continue
+                c, d = mask_losses(lg, torch.as_tensor(np.stack(rec.masks)).to(dev), num_points=self.cfg.num_points,
                                    generator=self._points_generator(rec, dev))
                 ce.append(c)
                 dice.append(d)
             parts["mask"] = torch.stack(ce).mean()
             parts["dice"] = torch.stack(dice).mean()
         return parts
+
+    def mask_logits(self, batch, hidden: torch.Tensor, seg_pos: torch.Tensor,
+                    records: list[Record]) -> list[torch.Tensor | None]:
+        """Each record's mask logits at its target masks' size, from the last-layer hidden states
+        at its ``[SEG]`` positions: inference's mask path (``BatchBuilder.mask_logits``)."""
+        seg_hidden: list[torch.Tensor | None] = []
+        for b, rec in enumerate(records):
+            n = int(seg_pos[b].sum())
+            if n and n != len(rec.masks):
+                raise ValueError(f"record {rec.sample.id}: {n} [SEG] tokens but {len(rec.masks)} masks")
+            seg_hidden.append(hidden[b][seg_pos[b]] if n else None)
+        sizes = [tuple(rec.masks[0].shape) if rec.masks else None for rec in records]
+        return self.builder.mask_logits(batch.encoded, seg_hidden, sizes)
 
     def _sap(self, cap, batch, seg_pos: torch.Tensor, records: list[Record]) -> torch.Tensor:
         """Spatial Attention Prompting from the last layer's [SEG]-row queries and keys.
