@@ -212,18 +212,30 @@ class BatchBuilder:
 
     def whole_image_span(self, enc: Encoded) -> tuple[int, int]:
         """Where the whole-image tile (the only tile, or the thumbnail) of the primary sensor sits
-        in a sample's image tokens; region prompts take their tokens there."""
+        in a sample's unpruned fused sequence; region prompts take their tokens there."""
         from .fusion.tiles import whole_image_span
 
         c = self.model.tokens_per_tile
-        n_out = int(enc.embeds.shape[0])
         if enc.fusion is None:
+            n_out = int(enc.embeds.shape[0])
             return n_out - c, n_out
+        n_out = enc.fusion.full_length
         n_in = int(next(iter(enc.fusion.sensor_weights.values())).shape[1])
         try:
             return whole_image_span(n_out, n_in, c, len(enc.images))
         except ValueError as exc:
             raise EarthMindError(f"region prompts: {exc}") from None
+
+    def whole_image_cells(self, enc: Encoded) -> torch.Tensor:
+        """(rows x cols,) long: the row of ``enc.embeds`` holding each token-grid cell of the
+        whole image, -1 where the fusion pruned it (the kept indices of its ``source_index``)."""
+        from .fusion.prune import kept_positions
+
+        start, stop = self.whole_image_span(enc)
+        fused = enc.fusion
+        source = None if fused is None or fused.source_index is None else fused.source_index[0]
+        m_full = stop if fused is None else fused.full_length
+        return kept_positions(torch.arange(start, stop, device=enc.embeds.device), source, m_full)
 
     def question_embeds(self, samples: Sequence[Sample], questions: Sequence[str] | None = None,
                         region_counts: Sequence[Sequence[int]] | None = None) -> list[torch.Tensor | None]:
@@ -311,10 +323,12 @@ class BatchBuilder:
             if sample.regions:
                 enc.materialize()  # region prompts read the fused tokens
                 image = next(iter(enc.images.values()))
-                start, stop = self.whole_image_span(enc)
-                region_tokens = self.model.region_embeds(
-                    enc.embeds[start:stop], self.model.token_grid, sample.regions,
-                    image_size=tuple(image.frames.shape[-2:]))
+                try:
+                    region_tokens = self.model.region_embeds(
+                        enc.embeds, self.model.token_grid, sample.regions,
+                        image_size=tuple(image.frames.shape[-2:]), cell_index=self.whole_image_cells(enc))
+                except ValueError as exc:
+                    raise EarthMindError(f"sample {sample.id or f'#{k}'}: {exc}") from None
             text = self.prompts.build(
                 question=questions[k],
                 n_image_tokens=enc.embeds.shape[0],

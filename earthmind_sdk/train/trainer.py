@@ -238,29 +238,41 @@ class Trainer:
 
         Each [SEG] row's target is its mask max-pooled to the token grid; when the image tokens
         hold several grids (one per fused sensor), the target is laid on each and renormalised.
+        When the fusion pruned tokens, the target is gathered at the kept tokens (the fusion's
+        ``source_index``) and renormalised; a row whose object was pruned away entirely has no
+        target and adds nothing (the loss stays a mean over all [SEG] rows, as counted).
         Multi-tile images have no single grid and are refused."""
         from ..model.fusion.dispatch import sap_loss
-        from ..model.fusion.sap import sap_target_from_mask
+        from ..model.fusion.sap import sap_target_for_tokens
 
         img = batch.input_ids == self.builder.ids["img_context"]
         counts = img.sum(1)
         if not bool((counts == counts[0]).all()):
             raise ValueError("SAP needs the same number of image tokens in every sample of a batch")
         grid = tuple(self.model.token_grid)
-        cells = grid[0] * grid[1]
         n_img = int(counts[0])
-        if n_img % cells:
-            raise ValueError(f"SAP: {n_img} image tokens are not whole {grid} token grids (multi-tile input?)")
         img_pos = torch.stack([row.nonzero()[:, 0] for row in img])
         seg_batch, seg_at = seg_pos.nonzero(as_tuple=True)
-        targets = []
+        targets, kept = [], []
         for b, rec in enumerate(records):
+            fused = batch.encoded[b].fusion
+            source = None if fused is None or fused.source_index is None else fused.source_index[0]
+            if source is not None and source.shape[0] != n_img:
+                raise ValueError(f"SAP: record {rec.sample.id} has {n_img} image tokens but its fusion kept "
+                                 f"{source.shape[0]} (region prompts with token pruning are not supported)")
+            n_full = n_img if fused is None else fused.full_length
             for m in rec.masks[: int(seg_pos[b].sum())]:
-                t = sap_target_from_mask(torch.as_tensor(m)[None], grid)[0]
-                targets.append(t.repeat(n_img // cells) / (n_img // cells))
-        q, k = cap.qk(seg_batch, seg_at)
-        return sap_loss(q, k, seg_batch, seg_at, img_pos, torch.stack(targets).to(q.device),
+                t = sap_target_for_tokens(m, grid, n_full, source)
+                kept.append(t is not None)
+                if t is not None:
+                    targets.append(t)
+        if not targets:
+            return torch.zeros((), device=seg_batch.device)
+        rows = torch.tensor(kept, device=seg_batch.device)
+        q, k = cap.qk(seg_batch[rows], seg_at[rows])
+        loss = sap_loss(q, k, seg_batch[rows], seg_at[rows], img_pos, torch.stack(targets).to(q.device),
                         key_mask=batch.attention_mask.bool())
+        return loss * (len(targets) / len(kept))
 
     def _autocast(self):
         on_gpu = self.builder.device.type == "cuda" and self.builder.dtype == torch.float32
