@@ -272,7 +272,10 @@ class BatchBuilder:
         return self.task(sample).build_prompt(sample.prompt or "", **sample.task_args)
 
     def region_counts(self, sample: Sample, images: dict[str, SensorImage]) -> list[int]:
-        """<vp> token count of each region of a sample (its mask on the token grid of the image)."""
+        """<vp> token count of each region of a sample (its mask on the token grid of the image),
+        before any pruning: what a text-guided fusion reads cannot wait for what it keeps. HCA's
+        text relevance is a max over the text tokens, so the repeated ``<IMG_CONTEXT>`` of a
+        region that pruning shortens leave it unchanged."""
         if not sample.regions:
             return []
         from .regions import grid_mask, region_mask
