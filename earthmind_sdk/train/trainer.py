@@ -237,11 +237,12 @@ class Trainer:
         """Spatial Attention Prompting from the last layer's [SEG]-row queries and keys.
 
         Each [SEG] row's target is its mask max-pooled to the token grid; when the image tokens
-        hold several grids (one per fused sensor), the target is laid on each and renormalised.
+        hold several grids (one per joined sensor), the target is laid on each and renormalised.
         When the fusion pruned tokens, the target is gathered at the kept tokens (the fusion's
         ``source_index``) and renormalised; a row whose object was pruned away entirely has no
-        target and adds nothing (the loss stays a mean over all [SEG] rows, as counted).
-        Multi-tile images have no single grid and are refused."""
+        target and adds nothing (the loss stays a mean over all [SEG] rows, as counted). A token
+        count that is not whole grids is refused; tiles are not told apart from sensors, so each
+        tile of a multi-tile image gets the whole mask's target."""
         from ..model.fusion.dispatch import sap_loss
         from ..model.fusion.sap import sap_target_for_tokens
 
