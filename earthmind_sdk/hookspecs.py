@@ -46,12 +46,14 @@ def register_decoders(register):
 
 @hookspec
 def register_tasks(register):
-    """Register tasks: prompt builders and answer parsers."""
+    """Register tasks: prompt builders and answer parsers; a task's ``metrics`` name the registered
+    metrics that score it."""
 
 
 @hookspec
 def register_metrics(register):
-    """Register metrics: predictions + references -> scores."""
+    """Register metrics: scorers of prediction rows (``score(row, task)``, ``reduce(items)``, see
+    :mod:`earthmind_sdk.eval.scorers`), run for every task that names them in its ``metrics``."""
 
 
 @hookspec

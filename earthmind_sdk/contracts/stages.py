@@ -93,10 +93,17 @@ class FusionOutput:
     behind each output token (used for pruning). ``sensor_weights``: sensor -> (batch, N)
     per-input-token weights, for users who ask which sensor the model leaned on.
     ``source_index``: (batch, M) long, position of each output token in the unpruned
-    fused sequence (identity when nothing was pruned).
+    fused sequence of ``unpruned_length`` tokens (None, or the identity, when nothing was pruned): what
+    region prompts and the SAP target, laid out on the unpruned sequence, are gathered at.
     """
 
     tokens: "torch.Tensor"
     weights: "torch.Tensor"
     sensor_weights: dict[str, "torch.Tensor"] = field(default_factory=dict)
     source_index: Optional["torch.Tensor"] = None
+    unpruned_length: Optional[int] = None
+
+    @property
+    def full_length(self) -> int:
+        """Tokens of the fused sequence before any pruning."""
+        return int(self.tokens.shape[1]) if self.unpruned_length is None else int(self.unpruned_length)

@@ -1,18 +1,19 @@
-"""Built-in metrics and benchmark datasets, registered through the plugin hooks."""
+"""Built-in metrics (the scorers of :mod:`.scorers`, which tasks name in ``metrics``) and benchmark
+datasets, registered through the plugin hooks."""
 from earthmind_sdk.hookspecs import hookimpl
 
 
 @hookimpl
 def register_metrics(register):
-    m = "earthmind_sdk.eval.metrics"
-    register("accuracy", f"{m}:accuracy", description="exact match of parsed answers")
-    register("m_avg", f"{m}:m_avg", description="mean of per-task accuracies (EarthMind-Bench)")
-    register("mask_iou", f"{m}:MaskIoU", description="gIoU and cIoU of predicted masks")
-    register("acc_at_iou", f"{m}:acc_at_iou", description="box grounding Acc@0.5")
-    register("bleu4", f"{m}:bleu4", description="corpus BLEU-4 for open-ended answers")
-    register("rouge_l", f"{m}:rouge_l", description="ROUGE-L F for open-ended answers")
-    register("cider", f"{m}:cider_d", description="corpus CIDEr-D for open-ended answers")
-    register("text_scores", f"{m}:text_scores", description="BLEU-4, ROUGE-L and CIDEr-D together")
+    m = "earthmind_sdk.eval.scorers"
+    register("accuracy", f"{m}:Accuracy", description="exact match of parsed answers (and unparsed, exact_match)")
+    register("m_avg", f"{m}:MAvg", description="mean of per-task accuracies (EarthMind-Bench)")
+    register("mask_iou", f"{m}:MaskIoUScore", description="gIoU and cIoU of predicted masks")
+    register("acc_at_iou", f"{m}:AccAtIoU", description="box grounding Acc@0.5")
+    register("bleu4", f"{m}:Bleu4", description="corpus BLEU-4 for open-ended answers")
+    register("rouge_l", f"{m}:RougeL", description="ROUGE-L F for open-ended answers")
+    register("cider", f"{m}:Cider", description="corpus CIDEr-D for open-ended answers")
+    register("text_scores", f"{m}:TextScores", description="BLEU-4, ROUGE-L and CIDEr-D together")
 
 
 @hookimpl

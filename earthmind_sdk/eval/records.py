@@ -1,10 +1,13 @@
 """Evaluate a pipeline on records with known answers (benchmarks, generated scenes, JSONL).
 
-Closed answers are compared after both sides go through the task's parser ("Yes." = "yes");
-an unparsed answer counts as wrong and is counted in ``unparsed``. Where the record keeps the
-reference's own text (``meta["reference_text"]``), ``exact_match`` also reports the released
-evaluators' string comparison (:func:`squash` of both sides). Open answers (captioning-type
-tasks) get BLEU-4, ROUGE-L and CIDEr-D; masks get gIoU / cIoU with a missing mask counting as IoU 0; box answers
+Each answer is scored by the metrics its task declares (``Task.metrics``, through the
+``metrics`` registry: a plugin task or metric takes part like a built-in one; see
+:mod:`.scorers`). The built-in ones: closed answers (``accuracy``, ``m_avg``) are compared
+after both sides go through the task's parser ("Yes." = "yes"); an unparsed answer counts as
+wrong and is counted in ``unparsed``. Where the record keeps the reference's own text
+(``meta["reference_text"]``), ``exact_match`` also reports the released evaluators' string
+comparison (:func:`squash` of both sides). Open answers (captioning-type tasks) get BLEU-4,
+ROUGE-L and CIDEr-D; masks get gIoU / cIoU with a missing mask counting as IoU 0; box answers
 (``visual_grounding``) get Acc@0.5, a ``[SEG]`` mask standing for its bounding box. Results
 group by the record's ``meta["task_type"]`` when it has one. ``ablate`` blanks one sensor's
 image, to check that the model uses it at all. Scoring works on prediction rows
@@ -18,14 +21,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import EarthMindError
 from ..jobs.jsonl import json_lines
-from .metrics import MaskIoU, accuracy, box_iou, m_avg, mask_to_box, rouge_l, text_scores
-
-OPEN_TASKS = {"captioning", "region_captioning", "grounded_conversation"}
-
-
-def squash(text: str) -> str:
-    """What the released evaluation scripts compare: lower case, no spaces, no dots, no ``<|end|>``."""
-    return text.replace("<|end|>", "").strip().lower().replace(" ", "").replace(".", "")
+from .metrics import MaskIoU, mask_to_box
+from .scorers import squash  # noqa: F401 - part of this module's API
 
 
 def evaluate_records(pipe, records: Sequence, *, batch_size: int = 8, max_new_tokens: int = 32,
@@ -111,68 +108,71 @@ def _predict_rows(pipe, chunk: Sequence, *, batch_size: int, max_new_tokens: int
 def score_rows(rows: Sequence[dict]) -> dict[str, Any]:
     """Scores of prediction rows ``{group, task, task_args, answer, reference[, reference_text]
     [, iou, inter, union][, mask_box]}``, as ``evaluate_records`` writes them to
-    ``predictions.jsonl``: answers can be re-scored without the model. Rows are completed in
-    place with what was parsed (``parsed``, ``expected``, ``correct``, ...)."""
+    ``predictions.jsonl``: answers can be re-scored without the model. Each row is scored by
+    the metrics its task declares (``Task.metrics``, looked up in the ``metrics`` registry:
+    built-in or from a plugin, see :mod:`.scorers`), per group; rows that none of them could
+    score (e.g. a segmentation question without a reference mask) are counted in ``unscored``.
+    Rows are completed in place with what was parsed (``parsed``, ``expected``, ``correct``, ...)."""
     from ..tasks import get_task
 
     tasks: dict[str, Any] = {}
-    correct: dict[str, list[bool]] = defaultdict(list)
-    exact: dict[str, list[bool]] = defaultdict(list)
-    unparsed: dict[str, int] = defaultdict(int)
-    texts: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    masks: dict[str, MaskIoU] = defaultdict(MaskIoU)
-    boxes: dict[str, list[bool]] = defaultdict(list)
+    metrics: dict[str, Any] = {}
+    items: dict[str, dict[str, list]] = {}
+    unscored: dict[str, int] = defaultdict(int)
     for n, row in enumerate(rows):
         missing = [k for k in ("answer", "reference") if k not in row]
         if missing:
             raise ValueError(f"prediction row {n} ({row.get('id')}): missing {missing}")
         name = row.get("task") or "vqa"
         task = tasks.setdefault(name, get_task(name))
-        args = row.get("task_args") or {}
         group = row.get("group") or name
-        answer, reference = str(row["answer"]), str(row["reference"])
-        if "union" in row:
-            acc = masks[group]
-            acc.inter += int(row["inter"])
-            acc.union += int(row["union"])
-            acc.ious.append(float(row["iou"]))
-        elif task.kind == "boxes":
-            ref = task.parse(reference, **args).value
-            got = task.parse(answer, **args).value
-            pred = got[0] if got else row.get("mask_box")
-            row["iou"] = box_iou(pred, ref[0]) if pred is not None and ref else 0.0
-            boxes[group].append(row["iou"] >= 0.5)
-        elif name in OPEN_TASKS:
-            texts[group][0].append(answer)
-            texts[group][1].append(reference)
-            row["rouge_l"] = rouge_l(answer, reference)
-        else:
-            got = task.parse(answer, **args).value
-            expected = task.parse(reference, **args).value
-            row.update(parsed=got, expected=expected, correct=got is not None and got == expected)
-            correct[group].append(row["correct"])
-            unparsed[group] += got is None
-            if "reference_text" in row:
-                row["exact_match"] = squash(answer) == squash(str(row["reference_text"]))
-                exact[group].append(row["exact_match"])
+        scored = False
+        for metric_name in task.metrics:
+            metric = _metric(metric_name, task, metrics)
+            item = metric.score(row, task)
+            if item is not None:
+                items.setdefault(metric_name, {}).setdefault(group, []).append(item)
+                scored = True
+        if not scored:
+            unscored[group] += 1
     report: dict[str, Any] = {"n": len(rows)}
-    if correct:
-        per_task = {k: round(accuracy(v), 4) for k, v in sorted(correct.items())}
-        report["accuracy"] = per_task
-        report["m_avg"] = round(m_avg(per_task), 4)
-        report["unparsed"] = {k: unparsed[k] for k in sorted(correct)}
-    if exact:
-        report["exact_match"] = {k: round(accuracy(v), 4) for k, v in sorted(exact.items())}
-    if texts:
-        report["open_ended"] = {k: {m: round(v, 4) if isinstance(v, float) else v
-                                    for m, v in text_scores(h, refs).items()}
-                                for k, (h, refs) in sorted(texts.items())}
-    if masks:
-        report["segmentation"] = {k: {m: round(v, 4) if isinstance(v, float) else v for m, v in acc.result().items()}
-                                  for k, acc in sorted(masks.items())}
-    if boxes:
-        report["grounding"] = {k: {"n": len(v), "acc@0.5": round(accuracy(v), 4)} for k, v in sorted(boxes.items())}
+    for metric_name, groups in items.items():
+        for group, got in groups.items():
+            for section, value in metrics[metric_name].reduce(got).items():
+                slot = report.setdefault(section, {})
+                if isinstance(value, dict) and isinstance(slot.get(group), dict):
+                    slot[group].update(value)
+                else:
+                    slot[group] = value
+    for section in list(report):
+        if isinstance(report[section], dict):
+            report[section] = dict(sorted(report[section].items()))
+    for metric in metrics.values():
+        if hasattr(metric, "finish"):
+            metric.finish(report)
+    if unscored:
+        report["unscored"] = dict(sorted(unscored.items()))
     return report
+
+
+def _metric(name: str, task, built: dict[str, Any]):
+    """The scorer a task names (built once per scoring run); one that cannot score rows, or not
+    this task's kind of answer, is a plugin error naming both."""
+    from ..errors import PluginError
+    from ..plugins import registry
+
+    if name not in built:
+        metric = registry("metrics").build(name)
+        if not (callable(getattr(metric, "score", None)) and callable(getattr(metric, "reduce", None))):
+            raise PluginError(f"metric {name!r} (declared by task {task.name!r}) cannot score prediction rows: "
+                              f"it needs score(row, task) and reduce(items) (see earthmind_sdk.eval.scorers)")
+        built[name] = metric
+    metric = built[name]
+    kinds = getattr(metric, "kinds", None)
+    if kinds is not None and task.kind not in kinds:
+        raise PluginError(f"task {task.name!r} declares metric {name!r}, which scores answers of kind "
+                          f"{', '.join(kinds)}, not {task.kind!r}")
+    return metric
 
 
 def score_file(path: str) -> dict[str, Any]:

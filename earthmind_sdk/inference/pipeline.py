@@ -115,21 +115,13 @@ class Pipeline:
         return out.hidden_states[-1][:, embeds.shape[1]:]
 
     def _masks(self, encoded: list[Encoded], seg_hidden: list[torch.Tensor | None]):
+        """Binary masks, scores and probabilities per sample, through the builder's shared mask path."""
         out: list[tuple[list, list, list]] = [([], [], []) for _ in encoded]
-        todo = [b for b, h in enumerate(seg_hidden) if h is not None and h.shape[0] > 0]
-        if not todo or getattr(self.model, "grounding_encoder", None) is None:
+        if getattr(self.model, "grounding_encoder", None) is None:
             return out
-        target = self.builder.spec.segment_sensor
-        images, prompts, sizes = [], [], []
-        for b in todo:
-            imgs = encoded[b].images
-            image = imgs[target] if target in imgs else next(iter(imgs.values()))
-            images.append(self.model.preprocess_sam(image.frames[0]))
-            prompts.append(self.model.seg_prompts(seg_hidden[b]))
-            sizes.append(tuple(image.frames.shape[-2:]))
-        dev, dt = self.builder.device, self.builder.dtype
-        logits = self.model.decode_masks(torch.stack(images).to(dev, dt), prompts, sizes)
-        for b, lg in zip(todo, logits):
+        for b, lg in enumerate(self.builder.mask_logits(encoded, seg_hidden)):
+            if lg is None:
+                continue
             prob = lg.float().sigmoid()
             binary = prob > 0.5
             scores = [float(prob[k][binary[k]].mean()) if binary[k].any() else 0.0 for k in range(prob.shape[0])]

@@ -212,18 +212,30 @@ class BatchBuilder:
 
     def whole_image_span(self, enc: Encoded) -> tuple[int, int]:
         """Where the whole-image tile (the only tile, or the thumbnail) of the primary sensor sits
-        in a sample's image tokens; region prompts take their tokens there."""
+        in a sample's unpruned fused sequence; region prompts take their tokens there."""
         from .fusion.tiles import whole_image_span
 
         c = self.model.tokens_per_tile
-        n_out = int(enc.embeds.shape[0])
         if enc.fusion is None:
+            n_out = int(enc.embeds.shape[0])
             return n_out - c, n_out
+        n_out = enc.fusion.full_length
         n_in = int(next(iter(enc.fusion.sensor_weights.values())).shape[1])
         try:
             return whole_image_span(n_out, n_in, c, len(enc.images))
         except ValueError as exc:
             raise EarthMindError(f"region prompts: {exc}") from None
+
+    def whole_image_cells(self, enc: Encoded) -> torch.Tensor:
+        """(rows x cols,) long: the row of ``enc.embeds`` holding each token-grid cell of the
+        whole image, -1 where the fusion pruned it (the kept indices of its ``source_index``)."""
+        from .fusion.prune import kept_positions
+
+        start, stop = self.whole_image_span(enc)
+        fused = enc.fusion
+        source = None if fused is None or fused.source_index is None else fused.source_index[0]
+        m_full = stop if fused is None else fused.full_length
+        return kept_positions(torch.arange(start, stop, device=enc.embeds.device), source, m_full)
 
     def question_embeds(self, samples: Sequence[Sample], questions: Sequence[str] | None = None,
                         region_counts: Sequence[Sequence[int]] | None = None) -> list[torch.Tensor | None]:
@@ -260,13 +272,42 @@ class BatchBuilder:
         return self.task(sample).build_prompt(sample.prompt or "", **sample.task_args)
 
     def region_counts(self, sample: Sample, images: dict[str, SensorImage]) -> list[int]:
-        """<vp> token count of each region of a sample (its mask on the token grid of the image)."""
+        """<vp> token count of each region of a sample (its mask on the token grid of the image),
+        before any pruning: what a text-guided fusion reads cannot wait for what it keeps. HCA's
+        text relevance is a max over the text tokens, so the repeated ``<IMG_CONTEXT>`` of a
+        region that pruning shortens leave it unchanged."""
         if not sample.regions:
             return []
         from .regions import grid_mask, region_mask
 
         size = tuple(next(iter(images.values())).frames.shape[-2:])
         return [int(grid_mask(region_mask(r, size), self.model.token_grid).sum()) for r in sample.regions]
+
+    # -- masks -----------------------------------------------------------------------------
+    def mask_logits(self, encoded: Sequence[Encoded], seg_hidden: Sequence[torch.Tensor | None],
+                    sizes: Sequence[tuple[int, int] | None] | None = None) -> list[torch.Tensor | None]:
+        """Mask logits (K_b, H, W) from each sample's ``[SEG]`` last-layer hidden states (K_b, D):
+        the one mask path of training (its losses) and inference (its masks). SAM2 sees the
+        segment sensor's image (the spec's ``segment_sensor``, else the sample's first image),
+        once per sample; ``sizes[b]`` is the output size (default: that image's size). None
+        where a sample has no ``[SEG]``."""
+        out: list[torch.Tensor | None] = [None] * len(encoded)
+        todo = [b for b, h in enumerate(seg_hidden) if h is not None and h.shape[0] > 0]
+        if not todo:
+            return out
+        target = self.spec.segment_sensor
+        images, prompts, shapes = [], [], []
+        for b in todo:
+            imgs = encoded[b].images
+            image = imgs[target] if target in imgs else next(iter(imgs.values()))
+            images.append(self.model.preprocess_sam(image.frames[0]))
+            prompts.append(self.model.seg_prompts(seg_hidden[b]))
+            given = sizes[b] if sizes is not None else None
+            shapes.append(tuple(given) if given is not None else tuple(image.frames.shape[-2:]))
+        logits = self.model.decode_masks(torch.stack(images).to(self.device, self.dtype), prompts, shapes)
+        for b, lg in zip(todo, logits):
+            out[b] = lg
+        return out
 
     # -- text side -------------------------------------------------------------------------
     def task(self, sample: Sample):
@@ -285,10 +326,12 @@ class BatchBuilder:
             if sample.regions:
                 enc.materialize()  # region prompts read the fused tokens
                 image = next(iter(enc.images.values()))
-                start, stop = self.whole_image_span(enc)
-                region_tokens = self.model.region_embeds(
-                    enc.embeds[start:stop], self.model.token_grid, sample.regions,
-                    image_size=tuple(image.frames.shape[-2:]))
+                try:
+                    region_tokens = self.model.region_embeds(
+                        enc.embeds, self.model.token_grid, sample.regions,
+                        image_size=tuple(image.frames.shape[-2:]), cell_index=self.whole_image_cells(enc))
+                except ValueError as exc:
+                    raise EarthMindError(f"sample {sample.id or f'#{k}'}: {exc}") from None
             text = self.prompts.build(
                 question=questions[k],
                 n_image_tokens=enc.embeds.shape[0],

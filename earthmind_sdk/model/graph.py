@@ -127,14 +127,16 @@ class EarthMindModel(nn.Module):
         return self.fusion(token_sets, text_embeds=text_embeds, text_mask=text_mask)
 
     def region_embeds(self, image_tokens: torch.Tensor, grid: tuple[int, int], regions: Sequence[Any],
-                      image_size: Optional[tuple[int, int]] = None) -> list[torch.Tensor]:
-        """Image tokens (n, D) + regions (masks (H, W) or boxes (x0, y0, x1, y1)) -> [(k_r, D)] for <vp>."""
+                      image_size: Optional[tuple[int, int]] = None,
+                      cell_index: Optional[torch.Tensor] = None) -> list[torch.Tensor]:
+        """Image tokens (n, D) + regions (masks (H, W) or boxes (x0, y0, x1, y1)) -> [(k_r, D)] for <vp>;
+        ``cell_index``: where each whole-image grid cell sits in ``image_tokens`` (see :mod:`.regions`)."""
         if image_size is None:
             shapes = {tuple(torch.as_tensor(r).shape) for r in regions if torch.as_tensor(r).dim() == 2}
             if len(shapes) != 1:
                 raise ValueError("region_embeds: pass image_size=(H, W) (needed for boxes)")
             image_size = shapes.pop()
-        return _regions.region_embeds(image_tokens, tuple(grid), regions, tuple(image_size))
+        return _regions.region_embeds(image_tokens, tuple(grid), regions, tuple(image_size), cell_index)
 
     # -- language side -----------------------------------------------------------------------
     def embed(self, input_ids: torch.Tensor, image_embeds: Optional[Sequence[Any]] = None) -> torch.Tensor:

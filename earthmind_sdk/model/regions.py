@@ -3,7 +3,8 @@
 Each region (an (H, W) mask or an (x0, y0, x1, y1) box in input pixels) is nearest-resized to the
 token grid of the tile that shows the whole image (the only tile, or the thumbnail, which comes
 last); the tokens under it are returned in raster order. A region too small to cover any token
-cell keeps the single cell at its centre, so every region yields at least one token.
+cell keeps the single cell at its centre, so every region yields at least one token. When the
+fusion pruned tokens, the cells are looked up at their kept positions (``cell_index``).
 """
 from __future__ import annotations
 
@@ -48,18 +49,32 @@ def grid_mask(mask: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
 
 
 def region_embeds(image_tokens: torch.Tensor, grid: tuple[int, int], regions: Sequence[Any],
-                  image_size: tuple[int, int]) -> list[torch.Tensor]:
-    """image_tokens (n, D) of one image -> one (k_r, D) tensor per region."""
+                  image_size: tuple[int, int], cell_index: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """image_tokens (n, D) of one image -> one (k_r, D) tensor per region.
+
+    ``cell_index`` (rows x cols,) long: the row of ``image_tokens`` holding each token-grid cell
+    of the whole image, -1 where pruning dropped it (default: the last rows x cols tokens, in
+    raster order). A region keeps the tokens of its cells that are there; one with none is refused."""
     cells = int(grid[0]) * int(grid[1])
-    if image_tokens.dim() != 2 or image_tokens.shape[0] < cells:
+    if image_tokens.dim() != 2 or image_tokens.shape[0] < (cells if cell_index is None else 1):
         raise ValueError(f"region prompts need at least one {grid[0]}x{grid[1]} token grid, "
                          f"got image tokens of shape {tuple(image_tokens.shape)}")
-    whole = image_tokens[-cells:]
+    if cell_index is None:
+        cell_index = torch.arange(image_tokens.shape[0] - cells, image_tokens.shape[0])
+    if tuple(cell_index.shape) != (cells,):
+        raise ValueError(f"cell_index must give one token row per {grid[0]}x{grid[1]} grid cell, "
+                         f"got shape {tuple(cell_index.shape)}")
+    cell_index = cell_index.to(image_tokens.device).long()
     out = []
     for i, region in enumerate(regions):
         try:
-            sel = grid_mask(region_mask(region, image_size), grid).flatten().to(whole.device)
+            sel = grid_mask(region_mask(region, image_size), grid).flatten().to(image_tokens.device)
         except ValueError as exc:
             raise ValueError(f"region {i}: {exc}") from None
-        out.append(whole[sel])
+        rows = cell_index[sel]
+        rows = rows[rows >= 0]
+        if rows.numel() == 0:
+            raise ValueError(f"region {i}: token pruning kept none of the {int(sel.sum())} token(s) under it; "
+                             f"raise the fusion's keep_ratio (or give a larger region)")
+        out.append(image_tokens[rows])
     return out

@@ -1,7 +1,7 @@
 """Tasks: how a question is put to the model and how its answer is read back.
 
 A task has a registry ``name``, the ``metrics`` that score it (registry names of
-:mod:`earthmind_sdk.eval.plugin`), ``build_prompt(question, **fields)`` and
+:mod:`earthmind_sdk.eval.plugin`; evaluation runs exactly these), ``build_prompt(question, **fields)`` and
 ``parse(text, **fields)``. ``fields`` are the sample's ``task_args`` (labels, options, ...).
 
 Every parser returns a :class:`Parsed`: ``value`` is the answer in the task's terms (an
@@ -32,11 +32,16 @@ class Parsed:
 
 
 class Task:
-    """Base class; subclasses set ``name``, ``kind``, ``metrics`` and override the two methods."""
+    """Base class; subclasses set ``name``, ``kind``, ``metrics`` and override the two methods.
+
+    ``metrics`` are what evaluation scores the task's answers with (registry names, see
+    :mod:`earthmind_sdk.eval.scorers`); ``kind`` says what ``parse`` returns, and a metric may
+    accept only some kinds (Acc@0.5 needs boxes). The default: closed answers compared after
+    parsing, with their per-group mean (M-Avg)."""
 
     name: ClassVar[str] = "task"
     kind: ClassVar[str] = "text"
-    metrics: ClassVar[tuple[str, ...]] = ("accuracy",)
+    metrics: ClassVar[tuple[str, ...]] = ("accuracy", "m_avg")
 
     @property
     def metric(self) -> str:

@@ -33,7 +33,7 @@ class GroundedConversation(Task):
 
     name = "grounded_conversation"
     kind = "grounded"
-    metrics = ("mask_iou", "rouge_l")
+    metrics = ("mask_iou", "bleu4", "rouge_l", "cider")  # masks where the record has them, and the text
 
     def build_prompt(self, question: str = "", **fields: Any) -> str:
         return (question or "").strip() or ("Please give me a brief description of the image. Please respond "

@@ -206,27 +206,13 @@ class Trainer:
         if cap is not None:
             parts["sap"] = self._sap(cap, batch, seg_pos, records)
         if seg_pos.any() and getattr(model, "grounding_encoder", None) is not None:
-            hidden = out.hidden_states[-1]
-            images, prompts, sizes, targets = [], [], [], []
-            target_sensor = self.builder.spec.segment_sensor
-            for b, rec in enumerate(records):
-                n = int(seg_pos[b].sum())
-                if n == 0:
-                    continue
-                if n != len(rec.masks):
-                    raise ValueError(f"record {rec.sample.id}: {n} [SEG] tokens but {len(rec.masks)} masks")
-                imgs = batch.encoded[b].images
-                image = imgs[target_sensor] if target_sensor in imgs else next(iter(imgs.values()))
-                images.append(model.preprocess_sam(image.frames[0]))
-                prompts.append(model.seg_prompts(hidden[b][seg_pos[b]]))
-                sizes.append(tuple(rec.masks[0].shape))
-                targets.append(torch.as_tensor(np.stack(rec.masks)))
-            dev, dt = self.builder.device, self.builder.dtype
-            logits = model.decode_masks(torch.stack(images).to(dev, dt), prompts, sizes, gate_no_object=False)
+            dev = self.builder.device
+            logits = self.mask_logits(batch, out.hidden_states[-1], seg_pos, records)
             ce, dice = [], []
-            seg_records = [rec for b, rec in enumerate(records) if int(seg_pos[b].sum())]
-            for lg, tg, rec in zip(logits, targets, seg_records):
-                c, d = mask_losses(lg, tg.to(dev), num_points=self.cfg.num_points,
+            for lg, rec in zip(logits, records):
+                if lg is None:
+                    continue
+                c, d = mask_losses(lg, torch.as_tensor(np.stack(rec.masks)).to(dev), num_points=self.cfg.num_points,
                                    generator=self._points_generator(rec, dev))
                 ce.append(c)
                 dice.append(d)
@@ -234,35 +220,60 @@ class Trainer:
             parts["dice"] = torch.stack(dice).mean()
         return parts
 
+    def mask_logits(self, batch, hidden: torch.Tensor, seg_pos: torch.Tensor,
+                    records: list[Record]) -> list[torch.Tensor | None]:
+        """Each record's mask logits at its target masks' size, from the last-layer hidden states
+        at its ``[SEG]`` positions: inference's mask path (``BatchBuilder.mask_logits``)."""
+        seg_hidden: list[torch.Tensor | None] = []
+        for b, rec in enumerate(records):
+            n = int(seg_pos[b].sum())
+            if n and n != len(rec.masks):
+                raise ValueError(f"record {rec.sample.id}: {n} [SEG] tokens but {len(rec.masks)} masks")
+            seg_hidden.append(hidden[b][seg_pos[b]] if n else None)
+        sizes = [tuple(rec.masks[0].shape) if rec.masks else None for rec in records]
+        return self.builder.mask_logits(batch.encoded, seg_hidden, sizes)
+
     def _sap(self, cap, batch, seg_pos: torch.Tensor, records: list[Record]) -> torch.Tensor:
         """Spatial Attention Prompting from the last layer's [SEG]-row queries and keys.
 
         Each [SEG] row's target is its mask max-pooled to the token grid; when the image tokens
         hold several grids (one per joined sensor), the target is laid on each and renormalised.
-        A token count that is not whole grids is refused; tiles are not told apart from sensors,
-        so each tile of a multi-tile image gets the whole mask's target."""
+        When the fusion pruned tokens, the target is gathered at the kept tokens (the fusion's
+        ``source_index``) and renormalised; a row whose object was pruned away entirely has no
+        target and adds nothing (the loss stays a mean over all [SEG] rows, as counted). A token
+        count that is not whole grids is refused; tiles are not told apart from sensors, so each
+        tile of a multi-tile image gets the whole mask's target."""
         from ..model.fusion.dispatch import sap_loss
-        from ..model.fusion.sap import sap_target_from_mask
+        from ..model.fusion.sap import sap_target_for_tokens
 
         img = batch.input_ids == self.builder.ids["img_context"]
         counts = img.sum(1)
         if not bool((counts == counts[0]).all()):
             raise ValueError("SAP needs the same number of image tokens in every sample of a batch")
         grid = tuple(self.model.token_grid)
-        cells = grid[0] * grid[1]
         n_img = int(counts[0])
-        if n_img % cells:
-            raise ValueError(f"SAP: {n_img} image tokens are not whole {grid} token grids (multi-tile input?)")
         img_pos = torch.stack([row.nonzero()[:, 0] for row in img])
         seg_batch, seg_at = seg_pos.nonzero(as_tuple=True)
-        targets = []
+        targets, kept = [], []
         for b, rec in enumerate(records):
+            fused = batch.encoded[b].fusion
+            source = None if fused is None or fused.source_index is None else fused.source_index[0]
+            if source is not None and source.shape[0] != n_img:
+                raise ValueError(f"SAP: record {rec.sample.id} has {n_img} image tokens but its fusion kept "
+                                 f"{source.shape[0]} (region prompts with token pruning are not supported)")
+            n_full = n_img if fused is None else fused.full_length
             for m in rec.masks[: int(seg_pos[b].sum())]:
-                t = sap_target_from_mask(torch.as_tensor(m)[None], grid)[0]
-                targets.append(t.repeat(n_img // cells) / (n_img // cells))
-        q, k = cap.qk(seg_batch, seg_at)
-        return sap_loss(q, k, seg_batch, seg_at, img_pos, torch.stack(targets).to(q.device),
+                t = sap_target_for_tokens(m, grid, n_full, source)
+                kept.append(t is not None)
+                if t is not None:
+                    targets.append(t)
+        if not targets:
+            return torch.zeros((), device=seg_batch.device)
+        rows = torch.tensor(kept, device=seg_batch.device)
+        q, k = cap.qk(seg_batch[rows], seg_at[rows])
+        loss = sap_loss(q, k, seg_batch[rows], seg_at[rows], img_pos, torch.stack(targets).to(q.device),
                         key_mask=batch.attention_mask.bool())
+        return loss * (len(targets) / len(kept))
 
     def _autocast(self):
         on_gpu = self.builder.device.type == "cuda" and self.builder.dtype == torch.float32

@@ -35,9 +35,11 @@ def test_every_fusion_runs_on_a_pair_and_reports_weights(name):
 
 
 @pytest.mark.parametrize("name", METRICS)
-def test_every_metric_resolves_to_a_documented_callable(name):
+def test_every_metric_resolves_to_a_documented_scorer(name):
     metric = registry("metrics").get(name)
     assert callable(metric) and inspect.getdoc(metric)
+    scorer = registry("metrics").build(name)  # what evaluation builds for a task declaring it
+    assert callable(scorer.score) and callable(scorer.reduce)
 
 
 @pytest.mark.parametrize("name", DATASETS)

@@ -83,4 +83,8 @@ def test_text_score_properties():
 def test_metrics_are_registered():
     names = set(registry("metrics").names())
     assert {"accuracy", "m_avg", "mask_iou", "acc_at_iou", "bleu4", "rouge_l", "cider", "text_scores"} <= names
-    assert registry("metrics").get("cider") is cider_d
+    cider = registry("metrics").build("cider")  # a scorer of prediction rows, its arithmetic cider_d's
+    rows = [{"answer": h, "reference": r[0]} for h, r in zip(HYPS, REFS)]
+    items = [cider.score(row, None) for row in rows]
+    want = round(cider_d(HYPS, [r[:1] for r in REFS]), 4)
+    assert want > 0 and cider.reduce(items) == {"open_ended": {"n": len(HYPS), "cider": want}}

@@ -2,9 +2,10 @@
 
 :func:`prune` keeps the top ``keep_ratio`` of fused tokens by fusion weight and returns them
 in their original (spatial) order; ``source_index`` says where each kept token sat in the
-unpruned fused sequence. Region prompts (``<vp>`` token indices) and the SAP target grid are
-expressed over the unpruned sequence; :func:`remap_token_indices` and :func:`remap_sap_target`
-move them onto the pruned one. At ``keep_ratio=1.0`` everything is returned unchanged.
+unpruned fused sequence (``unpruned_length`` tokens). Region prompts (``<vp>`` token indices)
+and the SAP target grid are expressed over the unpruned sequence; :func:`kept_positions`,
+:func:`remap_token_indices` and :func:`remap_sap_target` move them onto the pruned one (the
+batch builder for regions, the trainer's SAP through :func:`~.sap.sap_target_for_tokens`). At ``keep_ratio=1.0`` everything is returned unchanged.
 """
 from __future__ import annotations
 
@@ -38,14 +39,24 @@ def prune(out: FusionOutput, keep_ratio: float) -> FusionOutput:
     prev = out.source_index
     if prev is None:
         prev = torch.arange(M, device=out.tokens.device).expand(B, M)
+    full = out.full_length
     if k == M:
-        return replace(out, source_index=prev)
+        return replace(out, source_index=prev, unpruned_length=full)
     # stable ranking: weight descending, then position ascending
     order = torch.argsort(out.weights.float(), dim=1, descending=True, stable=True)
     keep = order[:, :k].sort(dim=1).values
     tokens = out.tokens.gather(1, keep[..., None].expand(-1, -1, out.tokens.shape[-1]))
     return FusionOutput(tokens=tokens, weights=out.weights.gather(1, keep),
-                        sensor_weights=dict(out.sensor_weights), source_index=prev.gather(1, keep))
+                        sensor_weights=dict(out.sensor_weights), source_index=prev.gather(1, keep),
+                        unpruned_length=full)
+
+
+def kept_positions(positions: Tensor, source_index: Tensor | None, m_full: int) -> Tensor:
+    """Positions over one sample's unpruned sequence of ``m_full`` tokens -> positions over its
+    pruned one (``source_index`` (k,)), -1 where the token was pruned; unchanged without pruning."""
+    if source_index is None:
+        return positions.long()
+    return _inverse(source_index[None].to(positions.device), m_full)[0][positions.long()]
 
 
 def _inverse(source_index: Tensor, m_full: int) -> Tensor:

@@ -92,6 +92,30 @@ def sap_target_from_mask(mask: Tensor, grid: tuple[int, int] = (16, 16)) -> Tens
     return pooled / total
 
 
+def sap_target_for_tokens(mask: Tensor, grid: tuple[int, int], n_tokens: int,
+                          source_index: Optional[Tensor] = None) -> Optional[Tensor]:
+    """One ``[SEG]`` row's target over the image tokens the language model sees.
+
+    ``mask`` (H, W) is pooled to the token grid (:func:`sap_target_from_mask`) and laid on each
+    of the ``n_tokens // cells`` grids of the unpruned fused sequence (one per fused sensor),
+    renormalised. When the fusion pruned tokens, ``source_index`` (k,) gives the unpruned
+    position of each kept token: the target is gathered there and renormalised over the kept
+    tokens. None when pruning removed every token the mask covers (the row has no target)."""
+    from .prune import remap_sap_target, sap_target_lost
+
+    cells = int(grid[0]) * int(grid[1])
+    if n_tokens % cells:
+        raise ValueError(f"SAP: {n_tokens} image tokens are not whole {tuple(grid)} token grids (multi-tile input?)")
+    t = sap_target_from_mask(torch.as_tensor(mask)[None], tuple(grid))[0]
+    t = t.repeat(n_tokens // cells) / (n_tokens // cells)
+    if source_index is None:
+        return t
+    src = source_index.to(t.device)[None]
+    if bool(sap_target_lost(t[None], src)[0]):
+        return None
+    return remap_sap_target(t[None], src)[0]
+
+
 class LastLayerQK:
     """Captures the last decoder layer's post-RoPE queries (at chosen rows) and keys.
 

@@ -48,4 +48,4 @@ def whole_image_span(n_out: int, n_in: int, c: int, n_sensors: int) -> tuple[int
         start = n_out - n_sensors * c
         return start, start + c
     raise ValueError(f"a fused sequence of {n_out} tokens from {n_sensors} x {n_in} has no whole-image tile "
-                     f"(pruned tokens?); region prompts need the unpruned layout")
+                     f"(region prompts read the unpruned layout: pass the fusion's full_length)")
