@@ -6,8 +6,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pytest  # noqa: E402
-from benchcore import (CUDA, DEVICE_NAME, DTYPE, ROWS, copy_gbps, peak_bytes, sync,  # noqa: E402
-                       write_summary)
+from benchcore import (CUDA, DEVICE_NAME, DTYPE, MODES, PROVIDERS, ROWS, copy_gbps, peak_bytes,  # noqa: E402
+                       provider_skip, sync, write_summary)
+
+
+@pytest.fixture(params=PROVIDERS)
+def provider(request):
+    """Each op's implementations in turn, skipped early where this machine cannot run one."""
+    provider_skip(request.param)
+    return request.param
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    """forward, backward, full (forward + backward): see :func:`benchcore.mode_fn`."""
+    return request.param
 
 
 @pytest.fixture

@@ -48,12 +48,13 @@ def make_scene(path: Path, size: int) -> None:
 
 def run_map(scene: Path, out: Path, batch_size: int) -> dict:
     from earthmind_sdk.inference.map_job import map_scenes
+    from earthmind_sdk.jobs import read_jsonl
 
     t0 = time.perf_counter()
     summary = map_scenes("Please segment the flooded fields.", {"image": str(scene)}, str(out), model="tiny",
                          window=WINDOW, overlap=OVERLAP, batch_size=batch_size, max_new_tokens=TOKENS,
                          progress=False)
-    rec = json.loads(Path(summary["records"]).read_text().splitlines()[-1])
+    rec = list(read_jsonl(summary["records"]))[-1]
     return {"seconds": time.perf_counter() - t0, "windows": rec["windows"], "status": rec["status"]}
 
 

@@ -30,7 +30,11 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
             print(f"    ERROR: {info.error}")
             continue
         for kind, names in info.components.items():
-            print(f"    {kind}: {', '.join(names)}")
+            print(f"    {kind}:")
+            described = info.descriptions.get(kind, {})
+            width = max(map(len, names))
+            for name in names:
+                print(f"      {name:<{width}}  {described.get(name, '')}".rstrip())
         if not info.components:
             print("    (registers nothing)")
     failed = [i.name for i in infos if i.error]

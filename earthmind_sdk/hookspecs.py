@@ -1,7 +1,9 @@
 """The plugin contract: one hook per component kind, each handed a ``register`` callback.
 
 ``register(name, target, description="")`` takes a class, a factory, or a lazy
-``"package.module:attribute"`` string (preferred: listing plugins then imports nothing heavy).
+``"package.module:attribute"`` string (preferred: listing plugins then imports nothing heavy);
+``architectures`` take a plain language-model name instead. Every hook has a section with an
+example in ``docs/plugins.md`` (``tests/docs/test_plugin_docs.py`` checks it).
 Plugins publish a module under the ``earthmind`` entry-point group and decorate functions
 with :data:`hookimpl`.
 """
@@ -55,3 +57,21 @@ def register_metrics(register):
 @hookspec
 def register_datasets(register):
     """Register datasets: benchmark and training-data readers."""
+
+
+@hookspec
+def register_jobs(register):
+    """Register jobs: what a recipe's ``job:`` names for ``earthmind run`` (a
+    :class:`earthmind_sdk.recipes.Job`: runner, schema, smoke overrides)."""
+
+
+@hookspec
+def register_templates(register):
+    """Register chat templates (:class:`earthmind_sdk.text.template.Template`), named by a spec's
+    or checkpoint's ``template``."""
+
+
+@hookspec
+def register_architectures(register):
+    """Register checkpoint architectures: ``config.json`` ``llm_config.architectures`` name ->
+    the registered language model that builds it (a plain name; nothing is imported by it)."""

@@ -6,13 +6,14 @@ figure is written atomically (:func:`earthmind_sdk.io.atomic.atomic_path`).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-LOSS_KEYS = ("lm", "mask", "dice", "sap", "align")
+from .jobs.jsonl import read_jsonl
+
+LOSS_KEYS = ("lm", "mask", "dice", "sap")
 
 
 def _pyplot():
@@ -37,7 +38,7 @@ def _save(fig, path: Path) -> Path:
 
 def read_log(path: str | Path) -> list[dict]:
     """The rows of a ``train_log.jsonl``."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return list(read_jsonl(path))
 
 
 def loss_curve(rows: Iterable[dict] | str | Path, path: str | Path, title: str = "training loss") -> Path:

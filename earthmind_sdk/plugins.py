@@ -35,6 +35,8 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("core.tasks", "earthmind_sdk.tasks.plugin"),
     ("core.eval", "earthmind_sdk.eval.plugin"),
     ("core.train", "earthmind_sdk.train.plugin"),
+    ("core.text", "earthmind_sdk.text.plugin"),
+    ("core.jobs", "earthmind_sdk.jobs.plugin"),
 )
 
 
@@ -49,6 +51,7 @@ class PluginInfo:
     version: str | None
     hooks: list[str] = field(default_factory=list)
     components: dict[str, list[str]] = field(default_factory=dict)
+    descriptions: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> name -> one line
     error: str | None = None
     builtin: bool = False
 
@@ -60,6 +63,7 @@ class PluginInfo:
             "builtin": self.builtin,
             "hooks": list(self.hooks),
             "components": {k: list(v) for k, v in self.components.items()},
+            "descriptions": {k: dict(v) for k, v in self.descriptions.items()},
             "error": self.error,
         }
 
@@ -172,6 +176,7 @@ class PluginSystem:
             return
         for kind, name, _, _ in staged:
             info.components.setdefault(kind, []).append(name)
+            info.descriptions.setdefault(kind, {})[name] = self.registries[kind].entry(name).description
 
     def _fail(self, info: PluginInfo, message: str) -> None:
         info.error = message
@@ -213,13 +218,6 @@ def system() -> PluginSystem:
     if _SYSTEM is None:
         _SYSTEM = PluginSystem()
     return _SYSTEM.load()
-
-
-def reset(new: PluginSystem | None = None) -> PluginSystem | None:
-    """Replace (or drop) the process-wide plugin system; returns the previous one. For tests."""
-    global _SYSTEM
-    old, _SYSTEM = _SYSTEM, new
-    return old
 
 
 def registry(kind: str) -> Registry:

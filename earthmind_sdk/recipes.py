@@ -1,14 +1,15 @@
 """YAML recipes: load, apply dotted ``key=value`` overrides, validate against a schema, run.
 
-A recipe names its job (``job: infer | eval | train | quickstart``); each job declares a
-schema of :class:`Field` s. Validation errors name the file, the key path and the allowed
+A recipe names its job (``job: infer | eval | train | quickstart | map``, or one a plugin
+registers through ``register_jobs``); each job is a :class:`Job` declaring a schema of
+:class:`Field` s. The built-in jobs' schemas are defined here and registered by
+:mod:`earthmind_sdk.jobs.plugin`. Validation errors name the file, the key path and the allowed
 values or expected type, and unknown keys get "did you mean".
 """
 from __future__ import annotations
 
 import copy
 import difflib
-import importlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -17,17 +18,33 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from .errors import RecipeError
+from .errors import PluginError, RecipeError
+from .registry import import_target
 from .schema import Field, _choice_message, component_args, validate  # noqa: F401 - recipes' public names
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
-    name: str
-    runner: str  # "module:function", called as function(recipe: dict, source: str)
-    schema: Mapping[str, Field]
-    doc: str = ""
+    """What ``earthmind run`` needs to validate and run a recipe naming this job."""
+
+    runner: str | Callable[..., Any]  # "module:function" (lazy) or a function(recipe: dict, source: str)
+    schema: Mapping[str, Field]       # usually job_schema({...}): job, seed, model, output + the job's own
     smoke: tuple[str, ...] = ()  # overrides applied first when EARTHMIND_SMOKE=1 (see load_recipe)
+
+
+def job(name: Any, *, source: str = "<recipe>") -> Job:
+    """The registered job ``name``; one line listing the known jobs when there is none."""
+    from .plugins import registry
+
+    jobs = registry("jobs")
+    if not isinstance(name, str) or name not in jobs:
+        raise RecipeError(f"{source}: job: {_choice_message(name, jobs.names())}")
+    found = jobs.get(name)
+    if not isinstance(found, Job):
+        entry = jobs.entry(name)
+        raise PluginError(f"job {name!r} from plugin {entry.owner!r} is a {type(found).__name__}, not a "
+                          "earthmind_sdk.recipes.Job")
+    return found
 
 
 @dataclass
@@ -41,9 +58,8 @@ class Recipe:
         from .devices import check_recipe_model  # at run time: --dry-run of a GPU recipe works anywhere
 
         check_recipe_model(self.config, source=self.source)
-        job = JOBS[self.job]
-        module, _, attr = job.runner.partition(":")
-        fn: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+        runner = job(self.job, source=self.source).runner
+        fn: Callable[..., Any] = import_target(runner, f"job {self.job!r}") if isinstance(runner, str) else runner
         return fn(self.config, source=self.source)
 
 
@@ -61,14 +77,9 @@ OUTPUT = {
     "overwrite": Field(bool, default=False, doc="allow writing into a non-empty output folder"),
 }
 
-JOBS: dict[str, Job] = {}
 
-
-def register_job(job: Job) -> None:
-    JOBS[job.name] = job
-
-
-def _top(extra: Mapping[str, Field]) -> dict[str, Field]:
+def job_schema(extra: Mapping[str, Field]) -> dict[str, Field]:
+    """A job's recipe schema: the shared ``job``, ``seed``, ``model``, ``output`` plus ``extra``."""
     base = {
         "job": Field(str, required=True, doc="which runner executes this recipe"),
         "seed": Field(int, default=0, ge=0),
@@ -79,18 +90,16 @@ def _top(extra: Mapping[str, Field]) -> dict[str, Field]:
     return base
 
 
-register_job(Job(
-    "infer",
+INFER_JOB = Job(
     "earthmind_sdk.inference.runner:run_infer_recipe",
-    _top({
+    job_schema({
         "task": Field(str, default="vqa", registry="tasks", doc="task that builds prompts and parses answers"),
         "batch_size": Field(int, default=4, ge=1),
         "max_new_tokens": Field(int, default=64, ge=1),
         "samples": Field(list, required=True, doc="list of {images: {sensor: path}, question, ...}",
                          items=Field(dict)),
     }),
-    doc="batched inference over a list of samples; writes answers.jsonl and masks",
-))
+)
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -118,9 +127,12 @@ def smoke_overrides(job_name: Any) -> tuple[str, ...]:
     """The one way to shorten a job for CI and documentation checks: with ``EARTHMIND_SMOKE=1``
     in the environment, the job's declared ``smoke`` overrides (fewer steps, fewer scenes) are
     applied before the user's own, and a line on stderr says so. Jobs without any run as written."""
-    if os.environ.get(SMOKE_ENV, "") not in ("1", "true", "yes") or job_name not in JOBS:
+    if os.environ.get(SMOKE_ENV, "") not in ("1", "true", "yes"):
         return ()
-    smoke = JOBS[job_name].smoke
+    try:
+        smoke = job(job_name).smoke
+    except RecipeError:
+        return ()  # reported with the file's name by recipe_from_dict
     if smoke:
         print(f"{SMOKE_ENV}=1: shortened run ({' '.join(smoke)})", file=sys.stderr)
     return smoke
@@ -162,10 +174,7 @@ def recipe_from_dict(raw: Any, *, source: str = "<recipe>", overrides=()) -> Rec
         apply_override(config, item, source=source)
     check_untrusted(config, source, RecipeError)
     job_name = config.get("job")
-    if job_name not in JOBS:
-        raise RecipeError(f"{source}: job: {_choice_message(job_name, sorted(JOBS))}")
-    job = JOBS[job_name]
-    validated = validate(config, job.schema, source=source, path="")
+    validated = validate(config, job(job_name, source=source).schema, source=source, path="")
     return Recipe(job_name, validated, source, list(overrides))
 
 
@@ -244,20 +253,17 @@ _TRAIN = {
                             doc="{sensor: probability} of blanking that sensor's image in closed questions"),
 }
 
-register_job(Job(
-    "train",
+TRAIN_JOB = Job(
     "earthmind_sdk.train.runner:run_train_recipe",
-    _top({
+    job_schema({
         "data": _dataset_section("synthetic_scenes"),
         "train": Field(dict, schema=_TRAIN),
     }),
-    doc="supervised fine-tuning with EarthMind's losses; torchrun for several processes",
-))
+)
 
-register_job(Job(
-    "quickstart",
+QUICKSTART_JOB = Job(
     "earthmind_sdk.jobs.quickstart:run_quickstart_recipe",
-    _top({
+    job_schema({
         "data": Field(dict, schema={
             "train_scenes": Field(int, default=96, ge=1),
             "eval_scenes": Field(int, default=112, ge=1, doc="held-out scenes (seed + 10000)"),
@@ -270,15 +276,13 @@ register_job(Job(
             "before_scenes": Field(int, default=24, ge=0, doc="held-out scenes the untrained model is evaluated on"),
         }),
     }),
-    doc="train the tiny paired EarthMind on generated cloudy scenes; results.json, figures, checkpoint",
     smoke=("data.train_scenes=8", "data.eval_scenes=8", "train.steps=20", "train.batch_size=8",
            "train.log_every=2"),
-))
+)
 
-register_job(Job(
-    "map",
+MAP_JOB = Job(
     "earthmind_sdk.inference.map_job:run_map_recipe",
-    _top({
+    job_schema({
         "question": Field(str, required=True, doc="the question or instruction mapped over each scene"),
         "task": Field((str, type(None)), default=None, doc="task name; null: chosen from the question"),
         "scenes": Field((list, type(None)), default=None, items=Field(dict),
@@ -294,18 +298,15 @@ register_job(Job(
         "probability": Field(bool, default=False, doc="also write the blended probability COG"),
         "max_new_tokens": Field(int, default=64, ge=1),
     }),
-    doc="a question over whole scenes of any size: mask COG + object polygons, or an answer grid",
-))
+)
 
-register_job(Job(
-    "eval",
+EVAL_JOB = Job(
     "earthmind_sdk.eval.runner:run_eval_recipe",
-    _top({
+    job_schema({
         "data": _dataset_section("earthmind_bench"),
         "batch_size": Field(int, default=8, ge=1),
         "max_new_tokens": Field(int, default=64, ge=1),
         "ablate": Field((str, type(None)), default=None, registry="sensors",
                         doc="blank this sensor's image (e.g. sar) to measure how much the model uses it"),
     }),
-    doc="score a model on a benchmark; writes predictions.jsonl and scores.json",
-))
+)

@@ -1,7 +1,9 @@
 """One generic registry per component kind.
 
 Entries may be objects or lazy ``"package.module:attribute"`` strings, so that listing
-what is installed (``earthmind plugins``) imports no torch.
+what is installed (``earthmind plugins``) imports no torch. The kinds in :data:`VALUE_KINDS`
+are tables of plain values (a checkpoint's architecture name -> a language-model name): their
+entries are never imported, so a name read from a checkpoint is only ever a key.
 """
 from __future__ import annotations
 
@@ -24,7 +26,30 @@ KINDS = (
     "tasks",
     "metrics",
     "datasets",
+    "jobs",
+    "templates",
+    "architectures",
 )
+
+#: Kinds whose entries are plain strings, returned as they are (never imported).
+VALUE_KINDS = frozenset({"architectures"})
+
+
+def import_target(target: str, what: str) -> Any:
+    """``"package.module:attribute"`` -> the object; any failure (``SystemExit`` at import
+    included) becomes one :class:`PluginError` naming ``what`` (the entry and its plugin)."""
+    module, _, attr = target.partition(":")
+    if not attr:
+        raise ValueError(f"lazy target {target!r} for {what} must be 'module:attribute'")
+    try:
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise PluginError(f"{what} cannot be loaded: {target} -> {type(exc).__name__}: {str(exc)[:200]}") from None
+    return obj
 
 
 @dataclass
@@ -33,22 +58,11 @@ class Entry:
     target: Any  # an object, or "module:attr" resolved on first use
     owner: str
     description: str = ""
+    value: bool = False  # a plain value (VALUE_KINDS): returned as is, never imported
 
     def resolve(self) -> Any:
-        if isinstance(self.target, str):
-            module, _, attr = self.target.partition(":")
-            if not attr:
-                raise ValueError(f"lazy target {self.target!r} for {self.name!r} must be 'module:attribute'")
-            try:
-                obj = importlib.import_module(module)
-                for part in attr.split("."):
-                    obj = getattr(obj, part)
-            except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                raise PluginError(f"{self.name!r} from plugin {self.owner!r} cannot be loaded: "
-                                  f"{self.target} -> {type(exc).__name__}: {str(exc)[:200]}") from None
-            self.target = obj
+        if isinstance(self.target, str) and not self.value:
+            self.target = import_target(self.target, f"{self.name!r} from plugin {self.owner!r}")
         return self.target
 
 
@@ -57,6 +71,7 @@ class Registry:
 
     def __init__(self, kind: str):
         self.kind = kind
+        self.values = kind in VALUE_KINDS
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, target: Any, *, owner: str = "user", description: str = "") -> None:
@@ -67,7 +82,9 @@ class Registry:
             raise DuplicateComponentError(
                 f"{self.kind[:-1]} {name!r} is registered twice: by {first!r} and by {owner!r}"
             )
-        self._entries[name] = Entry(name, target, owner, description)
+        if self.values and (not isinstance(target, str) or not target):
+            raise ValueError(f"{self.kind} entries are plain names, got {target!r} for {name!r} from {owner!r}")
+        self._entries[name] = Entry(name, target, owner, str(description or ""), self.values)
 
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)

@@ -65,9 +65,9 @@ def main(dest: Path) -> None:
 
 
 def _record(summary) -> dict:
-    import json
+    from earthmind_sdk.jobs import read_jsonl
 
-    return json.loads(Path(summary["records"]).read_text().splitlines()[-1])
+    return list(read_jsonl(summary["records"]))[-1]
 
 
 if __name__ == "__main__":

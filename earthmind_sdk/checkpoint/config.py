@@ -20,10 +20,9 @@ import copy
 from pathlib import Path
 from typing import Any, Optional
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, name_list
 from ..schema import check_untrusted
 from ..model.encoders.internvit import CONFIG_FIELDS as VISION_FIELDS
-from ..model.llm import ARCHITECTURES
 
 MODEL_TYPE = "sa2va_chat"
 ARCHITECTURE = "Sa2VAChatModel"
@@ -50,6 +49,12 @@ def config_from_model(model) -> dict[str, Any]:
     dtype = next(model.parameters()).dtype
     llm = llm_config(model.language_model)
     llm["torch_dtype"] = dtype_name(dtype)
+    try:
+        language_model(llm, "config.json")
+    except CheckpointError:
+        raise CheckpointError(f"cannot save: the language model is a {llm['architectures'][0]}, which no plugin "
+                              "registers as a checkpoint architecture (hook register_architectures), so the "
+                              "checkpoint could not be loaded") from None
     em: dict[str, Any] = {
         "format": FORMAT,
         "spec_name": spec.name,
@@ -116,6 +121,20 @@ def check_decoder(decoder: Any, where: str) -> None:
         raise CheckpointError(str(exc)) from None
 
 
+def language_model(llm: dict[str, Any], where: Any) -> str:
+    """The registered language model that builds ``llm_config.architectures[0]``: the name is only
+    a key of the ``architectures`` registry (built-ins and plugins), never imported."""
+    from ..plugins import registry
+
+    archs = llm.get("architectures")
+    arch = archs[0] if isinstance(archs, list) and archs else None
+    table = registry("architectures")
+    if not isinstance(arch, str) or arch not in table:
+        raise CheckpointError(f"{where}: llm_config.architectures {str(archs)[:120]} is not supported; "
+                              f"supported language models: {name_list(table.names())}")
+    return table.get(arch)
+
+
 def check_config(cfg: Any, path: Path) -> None:
     where = path / "config.json"
     if not isinstance(cfg, dict):
@@ -130,10 +149,7 @@ def check_config(cfg: Any, path: Path) -> None:
     llm = cfg.get("llm_config")
     if not isinstance(llm, dict):
         raise CheckpointError(f"{where}: llm_config is missing")
-    llm_arch = (llm.get("architectures") or [None])[0]
-    if llm_arch not in ARCHITECTURES:
-        raise CheckpointError(f"{where}: llm_config.architectures {llm.get('architectures')} is not supported; "
-                              f"supported language models: {', '.join(ARCHITECTURES)}")
+    language_model(llm, where)
     em = cfg.get("earthmind") or {}
     if not isinstance(em, dict):
         raise CheckpointError(f"{where}: earthmind: expected a mapping")
@@ -154,7 +170,7 @@ def spec_from_config(cfg: dict[str, Any], shapes: dict[str, tuple[int, ...]], pa
     notes: list[str] = []
     em = cfg.get("earthmind") or {}
     llm_cfg = cfg["llm_config"]
-    llm_name = ARCHITECTURES[llm_cfg["architectures"][0]][0]
+    llm_name = language_model(llm_cfg, path / "config.json")
     llm_args = {k: v for k, v in llm_cfg.items() if k not in _LLM_DROP}
     if "encoder" in em:
         encoder = copy.deepcopy(em["encoder"])

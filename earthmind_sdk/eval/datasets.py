@@ -14,12 +14,12 @@ Every entry problem is reported with the file and the entry's index or line.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from ..contracts import Record, Sample
 from ..errors import EarthMindError
+from ..jobs.jsonl import json_rows
 from ..text.tokens import IMAGE_PLACEHOLDER
 from .bench import read_json
 
@@ -34,27 +34,9 @@ def _first(row: dict, keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _load_rows(path: Path) -> list[tuple[str, Any]]:
+def _load_rows(path: Path) -> Iterator[tuple[str, Any]]:
     """(where, row) for a JSON list, a JSON object with a list under "questions", or JSON lines."""
-    if not path.is_file():
-        raise EarthMindError(f"{path}: question file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((f"{path}:{n}", json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise EarthMindError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-        return rows
-    if isinstance(data, dict) and isinstance(data.get("questions"), list):
-        data = data["questions"]
-    if not isinstance(data, list):
-        raise EarthMindError(f"{path}: expected a JSON list of questions (or JSON lines), found {type(data).__name__}")
-    return [(f"{path} [{i}]", row) for i, row in enumerate(data)]
+    return json_rows(path, "question", list_key="questions")
 
 
 class VQAFile:

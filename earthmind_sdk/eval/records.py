@@ -17,6 +17,7 @@ from collections import defaultdict
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import EarthMindError
+from ..jobs.jsonl import json_lines
 from .metrics import MaskIoU, accuracy, box_iou, m_avg, mask_to_box, rouge_l, text_scores
 
 OPEN_TASKS = {"captioning", "region_captioning", "grounded_conversation"}
@@ -176,17 +177,7 @@ def score_rows(rows: Sequence[dict]) -> dict[str, Any]:
 
 def score_file(path: str) -> dict[str, Any]:
     """Re-score a ``predictions.jsonl`` written by an eval job (e.g. after changing a parser)."""
-    import json
-    from pathlib import Path
-
-    rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-    return score_rows(rows)
+    return score_rows([row for _, row in json_lines(path)])
 
 
 if __name__ == "__main__":  # python -m earthmind_sdk.eval.records runs/x/predictions.jsonl

@@ -22,44 +22,38 @@ from torch import nn
 
 NO_OBJECT_LOGIT = -1024.0
 
-#: A small SAM2 (Hiera with one block per stage, 64 px input, 32-channel prompts) for tests:
-#: same classes and parameter names as Hiera-L, a few hundred thousand parameters.
-TINY_OVERRIDES: dict[str, Any] = {
-    "image_size": 64,
-    "image_encoder.trunk.embed_dim": 8,
-    "image_encoder.trunk.num_heads": 1,
-    "image_encoder.trunk.stages": [1, 1, 2, 1],  # block 3 is global; pooling blocks (1, 2, 4) must be windowed
-    "image_encoder.trunk.global_att_blocks": [3],
-    "image_encoder.trunk.window_pos_embed_bkg_spatial_size": [2, 2],
-    "image_encoder.trunk.window_spec": [4, 4, 4, 2],
-    "image_encoder.neck.d_model": 32,
-    "image_encoder.neck.backbone_channel_list": [64, 32, 16, 8],
-    "image_encoder.neck.position_encoding.num_pos_feats": 32,
-    "memory_attention.d_model": 32,
-    "memory_attention.num_layers": 1,
-    "memory_attention.layer.d_model": 32,
-    "memory_attention.layer.dim_feedforward": 32,
-    "memory_attention.layer.self_attention.embedding_dim": 32,
-    "memory_attention.layer.self_attention.feat_sizes": [4, 4],
-    "memory_attention.layer.cross_attention.embedding_dim": 32,
-    "memory_attention.layer.cross_attention.feat_sizes": [4, 4],
-    "memory_attention.layer.cross_attention.kv_in_dim": 16,
-    "memory_encoder.out_dim": 16,
-    "memory_encoder.position_encoding.num_pos_feats": 16,
-    "memory_encoder.fuser.layer.dim": 32,
-}
-
-
 #: Override keys a spec or checkpoint may set: sizes only, each a number or a list of numbers.
 #: Nothing else of the SAM2 configuration is reachable from data (no class names, no strings).
-ALLOWED_OVERRIDES = frozenset(TINY_OVERRIDES) | {
+ALLOWED_OVERRIDES = frozenset({
+    "image_size",
+    "image_encoder.trunk.embed_dim",
+    "image_encoder.trunk.num_heads",
+    "image_encoder.trunk.stages",
+    "image_encoder.trunk.global_att_blocks",
+    "image_encoder.trunk.window_pos_embed_bkg_spatial_size",
+    "image_encoder.trunk.window_spec",
+    "image_encoder.neck.d_model",
+    "image_encoder.neck.backbone_channel_list",
+    "image_encoder.neck.position_encoding.num_pos_feats",
+    "memory_attention.d_model",
+    "memory_attention.num_layers",
+    "memory_attention.layer.d_model",
+    "memory_attention.layer.dim_feedforward",
+    "memory_attention.layer.self_attention.embedding_dim",
+    "memory_attention.layer.self_attention.feat_sizes",
+    "memory_attention.layer.cross_attention.embedding_dim",
+    "memory_attention.layer.cross_attention.feat_sizes",
+    "memory_attention.layer.cross_attention.kv_in_dim",
+    "memory_encoder.out_dim",
+    "memory_encoder.position_encoding.num_pos_feats",
+    "memory_encoder.fuser.layer.dim",
     "num_maskmem",
     "image_encoder.scalp",
     "image_encoder.neck.fpn_top_down_levels",
     "memory_attention.layer.self_attention.num_heads",
     "memory_attention.layer.cross_attention.num_heads",
     "memory_encoder.fuser.num_layers",
-}
+})
 
 #: The only classes the SAM2 configuration may name (the sam2 package's own configs use these).
 _SAM2_CLASSES = (
@@ -177,7 +171,9 @@ class SAM2Decoder(nn.Module):
 
     @classmethod
     def tiny_args(cls) -> dict[str, Any]:
-        return dict(config="sam2_hiera_l", overrides=dict(TINY_OVERRIDES))
+        from .spec import tiny_args
+
+        return tiny_args("decoder")
 
     def args(self) -> dict[str, Any]:
         return {"config": self.config_name, "overrides": dict(self.overrides)}

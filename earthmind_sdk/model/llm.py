@@ -2,18 +2,14 @@
 are ``model.layers...`` / ``lm_head...`` under the graph's ``language_model`` prefix.
 
 Constructor arguments are the fields of ``config.json``'s ``llm_config`` (plus
-``attn_implementation``); nothing is downloaded and no remote code runs.
+``attn_implementation``); nothing is downloaded and no remote code runs. Which of them a
+checkpoint's ``llm_config.architectures`` names is the ``architectures`` registry (filled by
+:mod:`earthmind_sdk.model.plugin` and plugins).
 """
 from __future__ import annotations
 
 from typing import Any
 
-#: HF architecture name -> (registry name, model_type)
-ARCHITECTURES = {
-    "Qwen2ForCausalLM": ("qwen2", "qwen2"),
-    "Phi3ForCausalLM": ("phi3", "phi3"),
-    "LlamaForCausalLM": ("llama", "llama"),
-}
 _DROP = {"architectures", "model_type", "_name_or_path", "transformers_version", "auto_map", "torch_dtype", "dtype"}
 
 
@@ -41,10 +37,11 @@ def llama(attn_implementation: str = "sdpa", **config: Any):
 
 
 def tiny_config(model_type: str) -> dict[str, Any]:
-    """A two-layer config whose vocabulary holds the released Qwen2.5 token ids (<IMG_CONTEXT>=151667)."""
-    base = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=2, vocab_size=151680, max_position_embeddings=2048,
-                tie_word_embeddings=True, rope_theta=1000000.0)
+    """The tiny spec's two-layer language model (its vocabulary holds the released Qwen2.5 token
+    ids, <IMG_CONTEXT>=151667), with what ``model_type`` needs besides."""
+    from .spec import tiny_args
+
+    base = tiny_args("language_model")
     if model_type == "phi3":
         base.update(num_key_value_heads=4, pad_token_id=0, bos_token_id=1, eos_token_id=2)
     return base

@@ -2,6 +2,7 @@
 
 A spec is a YAML file or a dict::
 
+    base: sa2va-4b                  # optional: start from a bundled spec or a .yaml beside this file
     sensors: [optical]              # input sensors, primary first (paired mode: sar, optical);
                                     # an entry may carry the sensor's options (how inputs are prepared):
                                     # {name: sar, args: {speckle_filter: refined_lee}}
@@ -83,22 +84,28 @@ def bundled_spec_names() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
+def tiny_args(component: str) -> dict[str, Any]:
+    """The bundled ``tiny`` spec's arguments for ``component`` (e.g. ``"encoder"``): the one
+    place the test-sized built-in components are defined; their ``tiny_args()`` read it."""
+    return copy.deepcopy(_read_raw("tiny")[0][component].get("args") or {})
+
+
 def load_spec(source: "str | Path | dict | ModelSpec") -> ModelSpec:
     """A bundled spec name, a YAML path, a dict or a ModelSpec -> a validated ModelSpec.
 
-    A spec may start from another with ``base: <bundled name or path>``: its mappings are
-    merged key by key over the base's (lists and scalars replace)."""
+    A spec may start from another with ``base:``: a bundled spec name, or (in a spec file) a
+    ``.yaml`` file in the same folder. Its mappings are merged key by key over the base's; lists,
+    scalars and a component naming another ``name`` replace. The merge is plain data, checked
+    as a whole by :func:`validate_spec`."""
     if isinstance(source, ModelSpec):
         return source
     return validate_spec(*_read_raw(source))
 
 
-def _read_raw(source, depth: int = 0) -> tuple[dict, str]:
-    where = "model spec"
-    if depth > 8:
-        raise RecipeError(f"model spec {source!r}: 'base' chain deeper than 8 (a cycle?)")
+def _read_raw(source, chain: tuple[str, ...] = ()) -> tuple[dict, str]:
+    """The spec's raw mapping with its ``base`` chain merged in, and where it came from."""
     if isinstance(source, dict):
-        raw = dict(source)
+        raw, where = dict(source), "model spec"
     else:
         path = Path(source)
         if not path.is_file() and str(source) in bundled_spec_names():
@@ -106,27 +113,61 @@ def _read_raw(source, depth: int = 0) -> tuple[dict, str]:
         if not path.is_file():
             raise RecipeError(f"model spec {source!r}: no such file and not a bundled spec "
                               f"({', '.join(bundled_spec_names())})")
-        where = str(path)
-        from ..recipes import load_yaml_strict
+        key = str(path.resolve())
+        if key in chain:
+            names = [Path(c).stem for c in chain + (key,)]
+            raise RecipeError(f"{chain[0]}: base: {' -> '.join(names)} is a cycle")
+        raw, where, chain = _read_file(path), str(path), chain + (key,)
+    if "base" not in raw:
+        return raw, where
+    parent = _base_path(raw.pop("base"), None if isinstance(source, dict) else Path(where), where)
+    return _deep_merge(_read_raw(parent, chain)[0], raw), where
 
-        try:
-            raw = load_yaml_strict(path.read_text())
-        except yaml.YAMLError as exc:
-            raise RecipeError(f"{where}: malformed YAML: {' '.join(str(exc).split())}") from None
-        raw = dict(raw or {})
-        raw.setdefault("name", path.stem)
-    base = raw.pop("base", None)
-    if base is not None:
-        parent, _ = _read_raw(base, depth + 1)
-        raw = _deep_merge(parent, raw)
-    return raw, where
+
+def _read_file(path: Path) -> dict:
+    from ..recipes import load_yaml_strict
+
+    try:
+        raw = load_yaml_strict(path.read_text())
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: malformed YAML: {' '.join(str(exc).split())}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise RecipeError(f"{path}: expected a mapping, got {type(raw).__name__}")
+    raw = dict(raw or {})
+    raw.setdefault("name", path.stem)
+    return raw
+
+
+def _base_path(base: Any, spec_file: Optional[Path], where: str) -> Path:
+    """``base`` -> the file it names: a bundled spec, or a ``.yaml`` file beside ``spec_file``."""
+    bundled = bundled_spec_names()
+    if not isinstance(base, str) or not base:
+        raise RecipeError(f"{where}: base: expected a bundled spec name ({', '.join(bundled)}) "
+                          f"or a .yaml file beside the spec, got {base!r}")
+    if not base.endswith((".yaml", ".yml")):
+        if base not in bundled:
+            raise RecipeError(f"{where}: base: {base!r} is not a bundled spec ({', '.join(bundled)}); "
+                              "a file beside the spec is named with its .yaml suffix")
+        return CONFIG_DIR / f"{base}.yaml"
+    if spec_file is None:
+        raise RecipeError(f"{where}: base: {base!r}: an inline spec may only start from a bundled spec "
+                          f"({', '.join(bundled)})")
+    rel = Path(base)
+    if rel.is_absolute() or len(rel.parts) != 1:
+        raise RecipeError(f"{where}: base: {base!r}: name a file in the spec's own folder, without a path")
+    path = spec_file.parent / rel
+    if not path.is_file():
+        raise RecipeError(f"{where}: base: no file {rel} beside the spec ({spec_file.parent})")
+    return path
 
 
 def _deep_merge(base: dict, over: dict) -> dict:
+    """``over`` on ``base``: mappings merge key by key unless they name another ``name``."""
     out = copy.deepcopy(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and value.get("name", old.get("name")) == old.get("name"):
+            out[key] = _deep_merge(old, value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -192,6 +233,12 @@ def validate_spec(raw: Any, where: str = "model spec") -> ModelSpec:
     template = raw.get("template", "phi3_chat")
     if not isinstance(template, str):
         raise RecipeError(f"{where}: template: expected a template name, got {template!r}")
+    from ..text.template import get_template
+
+    try:
+        get_template(template)  # a registered name (built-in or a plugin's), looked up only
+    except RecipeError as exc:
+        raise RecipeError(f"{where}: template: {exc}") from None
     return ModelSpec(sensors=list(sensors), encoder=raw["encoder"], projector=raw["projector"],
                      language_model=raw["language_model"], fusion=raw["fusion"], decoder=raw["decoder"],
                      image=img, tokens=raw["tokens"], template=template, segment_sensor=seg,

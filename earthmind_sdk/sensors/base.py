@@ -85,10 +85,6 @@ class Sensor:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-def generic_names(n: int) -> tuple[str, ...]:
-    return tuple(f"band{i}" for i in range(1, n + 1))
-
-
 def is_placeholder(name: str, i: int) -> bool:
     """True for the name the reader gives band ``i`` (0-based) of a file that names nothing:
     ``band{i+1}``, or ``gray`` (GDAL's default colour interpretation of a first band)."""

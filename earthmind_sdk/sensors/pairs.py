@@ -116,12 +116,3 @@ def load_pair(primary: "Sensor", primary_source: "Source", secondary: "Sensor",
     b = secondary.read(secondary_source)
     b = align_pair(a, b, **align_kwargs)
     return primary.prepare(a), secondary.prepare(b)
-
-
-def check_same_grid(images: "list[SensorImage]", names: Optional[list[str]] = None) -> None:
-    """Raise AlignmentError unless all prepared images share one (H, W)."""
-    shapes = [tuple(im.frames.shape[-2:]) for im in images]
-    if len(set(shapes)) > 1:
-        labels = names or [im.sensor for im in images]
-        raise AlignmentError("images are on different grids: " +
-                             ", ".join(f"{n} {s[0]}x{s[1]}" for n, s in zip(labels, shapes)))

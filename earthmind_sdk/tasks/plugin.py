@@ -6,11 +6,11 @@ _TASKS = {
     "yes_no": ("vqa:YesNo", "object existence, hallucination detection: True/False"),
     "counting": ("vqa:Counting", "object counting; digits or number words -> int"),
     "multiple_choice": ("choice:MultipleChoice", "options A, B, ... (EarthMind-Bench MCQ) -> letter"),
-    "scene_classification": ("classification:SceneClassification", "one label from task_args.labels"),
-    "captioning": ("captioning:Captioning", "image description"),
-    "region_captioning": ("captioning:RegionCaptioning", "description of <vp> regions"),
-    "referring_segmentation": ("segmentation:ReferringSegmentation", "masks from [SEG]"),
-    "grounded_conversation": ("segmentation:GroundedConversation", "<p>phrase</p> [SEG] answers"),
+    "scene_classification": ("classification:SceneClassification", "one scene label out of task_args.labels (AID, UCM, NWPU style)"),
+    "captioning": ("captioning:Captioning", "describe the whole image; scored with BLEU-4, ROUGE-L, CIDEr-D"),
+    "region_captioning": ("captioning:RegionCaptioning", "describe the <vp> regions the prompt marks"),
+    "referring_segmentation": ("segmentation:ReferringSegmentation", "segment what the question refers to: one mask per [SEG] token"),
+    "grounded_conversation": ("segmentation:GroundedConversation", "answers with <p>phrase</p> [SEG]: a mask per phrase"),
     "visual_grounding": ("grounding:VisualGrounding", "boxes in the answer text -> Acc@0.5"),
 }
 

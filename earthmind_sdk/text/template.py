@@ -10,12 +10,15 @@ Quirk kept as its own entry: the released EarthMind/Sa2VA training datasets over
 phi3 instruction with ``'<|user|>\\n{input}<|end|><|assistant|>\\n'`` (no newline before
 ``<|assistant|>``), while inference uses the template's own instruction; ``phi3_chat_train``
 reproduces the training layout.
+
+:data:`TEMPLATES` are the built-in ones; they and a plugin's reach :func:`get_template` through
+the ``register_templates`` hook (:mod:`earthmind_sdk.text.plugin`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import RecipeError
+from ..errors import PluginError, RecipeError, name_list
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,15 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in (
 
 
 def get_template(name: str) -> Template:
-    """A template by name; "phi3-chat" (as some checkpoints spell it) is "phi3_chat"."""
+    """A registered template by name; "phi3-chat" (as some checkpoints spell it) is "phi3_chat"."""
+    from ..plugins import registry
+
+    templates = registry("templates")
     key = str(name).strip().replace("-", "_")
-    if key not in TEMPLATES:
-        raise RecipeError(f"unknown chat template {name!r}; known: {', '.join(TEMPLATES)}")
-    return TEMPLATES[key]
+    if key not in templates:
+        raise RecipeError(f"unknown chat template {str(name)[:80]!r}; known: {name_list(templates.names())}")
+    found = templates.get(key)
+    if not isinstance(found, Template):
+        raise PluginError(f"chat template {key!r} from plugin {templates.entry(key).owner!r} is a "
+                          f"{type(found).__name__}, not a earthmind_sdk.text.template.Template")
+    return found

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError
 from .tokens import (ADDED_TOKENS, IMG_CONTEXT, IMG_END, IMG_START, P_END, P_START, QWEN_BASE_VOCAB,  # noqa: F401
-                     QWEN_NOT_SPECIAL, RELEASED_IDS, SEG, SPECIAL_TOKENS, TOKENIZER_SIZE, VP_END, VP_START)
+                     QWEN_NOT_SPECIAL, SEG, SPECIAL_TOKENS, TOKENIZER_SIZE, VP_END, VP_START)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "tokenizer"
 #: Qwen2's pre-tokenizer split (the ``Split`` regex of its tokenizer.json).
@@ -97,7 +97,7 @@ def load_tokenizer(checkpoint_dir: str | Path):
 
 
 def check_released_ids(tok, where: str = "tokenizer") -> None:
-    wrong = {t: (tok.convert_tokens_to_ids(t), i) for t, i in RELEASED_IDS.items() if tok.convert_tokens_to_ids(t) != i}
+    wrong = {t: (tok.convert_tokens_to_ids(t), i) for t, i in SPECIAL_TOKENS.items() if tok.convert_tokens_to_ids(t) != i}
     if wrong:
         detail = ", ".join(f"{t} is {got} (released: {want})" for t, (got, want) in list(wrong.items())[:5])
         raise CheckpointError(f"{where}: token ids differ from the released model: {detail}")

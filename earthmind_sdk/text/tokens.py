@@ -36,7 +36,6 @@ SA2VA_TOKENS = ("[SEG]", "<p>", "</p>", "<vp>", "</vp>")
 ADDED_TOKENS = QWEN_SPECIAL + INTERNVL_TOKENS + SA2VA_TOKENS
 #: token -> released id, for every added token (151643..151678).
 SPECIAL_TOKENS: dict[str, int] = {tok: QWEN_BASE_VOCAB + i for i, tok in enumerate(ADDED_TOKENS)}
-RELEASED_IDS = SPECIAL_TOKENS  # older name
 TOKENIZER_SIZE = QWEN_BASE_VOCAB + len(ADDED_TOKENS)  # 151679
 
 IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"

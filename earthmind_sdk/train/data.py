@@ -10,12 +10,12 @@ Paths are relative to the JSONL file. Every problem names the file and line.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
 from ..contracts import Raster, Record, Sample
 from ..errors import EarthMindError
+from ..jobs.jsonl import json_lines
 
 SEG = "[SEG]"
 
@@ -69,14 +69,8 @@ class JsonlRecords:
         from ..io import read_raster
 
         root = self.path.parent
-        for n, line in enumerate(self.path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
+        for n, row in json_lines(self.path):
             where = f"{self.path}:{n}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EarthMindError(f"{where}: not valid JSON ({exc.msg})") from None
             for key in ("images", "question", "answer"):
                 if key not in row:
                     raise EarthMindError(f"{where}: missing key {key!r}")

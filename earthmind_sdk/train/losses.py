@@ -1,6 +1,5 @@
 """EarthMind's training losses (weights from the v1 config): LM cross-entropy (1.0), mask
-sigmoid cross-entropy on importance-sampled points (2.0), Dice (0.5), SAP KL (0.1), and the
-v1 SAR/optical alignment MSE (1.0).
+sigmoid cross-entropy on importance-sampled points (2.0), Dice (0.5) and SAP KL (0.1).
 
 The point sampling follows the Mask2Former/Sa2VA recipe: oversample 3x uniformly at random,
 keep the 75 % most uncertain (|logit| smallest) and fill the rest at random; the default
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-DEFAULT_WEIGHTS = {"lm": 1.0, "mask": 2.0, "dice": 0.5, "sap": 0.1, "align": 1.0}
+DEFAULT_WEIGHTS = {"lm": 1.0, "mask": 2.0, "dice": 0.5, "sap": 0.1}
 
 
 def sample_points(logits: torch.Tensor, num_points: int = 12544, oversample: float = 3.0,
@@ -60,14 +59,6 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
     num = 2 * (p * t).sum(1) + eps
     den = p.sum(1) + t.sum(1) + eps
     return (1 - num / den).mean()
-
-
-def alignment_loss(sar_tokens: torch.Tensor, optical_tokens: torch.Tensor) -> torch.Tensor:
-    """v1 alignment: MSE between projected SAR and optical tokens (the paper's 'contrastive')."""
-    if sar_tokens.shape != optical_tokens.shape:
-        raise ValueError(f"SAR tokens {tuple(sar_tokens.shape)} and optical tokens "
-                         f"{tuple(optical_tokens.shape)} must have one shape")
-    return F.mse_loss(sar_tokens.float(), optical_tokens.float())
 
 
 @dataclass

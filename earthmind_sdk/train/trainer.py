@@ -238,8 +238,9 @@ class Trainer:
         """Spatial Attention Prompting from the last layer's [SEG]-row queries and keys.
 
         Each [SEG] row's target is its mask max-pooled to the token grid; when the image tokens
-        hold several grids (one per fused sensor), the target is laid on each and renormalised.
-        Multi-tile images have no single grid and are refused."""
+        hold several grids (one per joined sensor), the target is laid on each and renormalised.
+        A token count that is not whole grids is refused; tiles are not told apart from sensors,
+        so each tile of a multi-tile image gets the whole mask's target."""
         from ..model.fusion.dispatch import sap_loss
         from ..model.fusion.sap import sap_target_from_mask
 

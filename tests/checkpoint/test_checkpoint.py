@@ -189,7 +189,11 @@ def test_wrong_shape_names_the_parameter(tiny_model, tmp_path):
 @pytest.mark.parametrize("edit,match", [
     (lambda c: c.update(model_type="llava"), r"model_type 'llava' is not supported"),
     (lambda c: c["llm_config"].update(architectures=["InternLM2ForCausalLM"]),
-     r"InternLM2ForCausalLM.*supported language models: Qwen2ForCausalLM, Phi3ForCausalLM"),
+     r"InternLM2ForCausalLM.*supported language models: LlamaForCausalLM, Phi3ForCausalLM, Qwen2ForCausalLM$"),
+    # the name is a registry key, never an import path: a "module:attr" string is just unknown
+    (lambda c: c["llm_config"].update(architectures=["earthmind_sdk.model.llm:qwen2"]),
+     r"\['earthmind_sdk\.model\.llm:qwen2'\] is not supported"),
+    (lambda c: c["llm_config"].update(architectures="Qwen2ForCausalLM"), r"architectures Qwen2ForCausalLM is not supported"),
     (lambda c: c.update(architectures=["LlavaForConditionalGeneration"]), r"do not include 'Sa2VAChatModel'"),
 ])
 def test_unknown_architecture(tiny_model, tmp_path, edit, match):

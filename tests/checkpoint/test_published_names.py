@@ -19,7 +19,7 @@ from earthmind_sdk.model.decoder import SAM2Decoder
 from earthmind_sdk.model.graph import EarthMindModel
 from earthmind_sdk.model.spec import validate_spec
 
-DATA = Path("tests/data/published")
+DATA = Path(__file__).resolve().parents[1] / "data" / "published"
 
 
 @pytest.fixture(scope="module")

@@ -102,13 +102,14 @@ def test_installed_plugin_shows_and_broken_one_is_named(installed_plugins):
     toy = rows["earthmind-toyradar"]
     assert toy["components"] == {"sensors": ["toyradar"]}
     assert toy["version"] == "0.3.1" and toy["hooks"] == ["register_sensors"] and toy["error"] is None
+    assert toy["descriptions"] == {"sensors": {"toyradar": "a throwaway radar sensor"}}
     assert "this_module_does_not_exist_anywhere" in rows["earthmind-broken"]["error"]
     assert "SystemExit" in rows["earthmind-exits"]["error"]  # sys.exit at import is isolated
     assert "Boom: not an Exception" in rows["earthmind-baseexc"]["error"]
 
     text = run_cli("plugins", env_extra=installed_plugins)
     assert text.returncode == 0
-    assert "toyradar" in text.stdout
+    assert "      toyradar  a throwaway radar sensor\n" in text.stdout
     assert "earthmind-broken" in text.stdout and "ERROR" in text.stdout
     failed = text.stderr.split("3 plugin(s) failed to load: ")[1].split()
     assert sorted(n.strip(",") for n in failed) == ["earthmind-baseexc", "earthmind-broken", "earthmind-exits"]

@@ -29,6 +29,7 @@ def test_fake_entry_point_registers_components(plugin_dir, clean_env):
     assert info.error is None
     assert info.hooks == ["register_metrics", "register_sensors"]
     assert info.components == {"sensors": ["toy_radar"], "metrics": ["toy_metric"]}
+    assert info.descriptions == {"sensors": {"toy_radar": "a toy sensor"}, "metrics": {"toy_metric": ""}}
     assert system.registry("sensors").entry("toy_radar").owner == "toy-plugin"
 
 
@@ -129,6 +130,25 @@ def test_builtins_load_cleanly(clean_env):
     system = PluginSystem(entry_points=[]).load()
     errors = {i.name: i.error for i in system.plugin_infos() if i.error}
     assert errors == {}
+
+
+def test_every_builtin_entry_has_a_one_line_description(clean_env):
+    system = PluginSystem(entry_points=[]).load()
+    for info in system.plugin_infos():
+        for kind, names in info.components.items():
+            for name in names:
+                text = info.descriptions[kind][name]
+                assert 10 <= len(text) <= 120 and "\n" not in text, (info.name, kind, name, text)
+                assert system.registry(kind).entry(name).description == text
+
+
+def test_builtins_fill_the_new_kinds_through_their_hooks(clean_env):
+    system = PluginSystem(entry_points=[]).load()
+    assert set(system.registry("jobs").names()) == {"eval", "infer", "map", "quickstart", "train"}
+    assert system.registry("jobs").entry("train").owner == "core.jobs"
+    assert system.registry("templates").entry("phi3_chat").owner == "core.text"
+    assert system.registry("architectures").get("Qwen2ForCausalLM") == "qwen2"
+    assert "register_architectures" in system.infos["core.model"].hooks
 
 
 def test_listing_plugins_imports_no_torch():

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from earthmind_sdk.contracts import FusionOutput, TokenSet
+from earthmind_sdk.errors import RecipeError
 from earthmind_sdk.plugins import registry
+from earthmind_sdk.schema import bind_args
 
 FUSIONS = registry("fusions").names()
 METRICS = registry("metrics").names()
@@ -40,7 +42,10 @@ def test_every_metric_resolves_to_a_documented_callable(name):
 
 @pytest.mark.parametrize("name", DATASETS)
 def test_every_dataset_resolves_and_refuses_bad_arguments(name):
+    """A recipe's dataset arguments are checked against the dataset's signature before anything
+    is read: so no dataset may hide its arguments behind ``**kwargs``."""
     cls = registry("datasets").get(name)
     assert inspect.isclass(cls) and inspect.getdoc(cls)
-    with pytest.raises(TypeError):
-        cls(definitely_not_an_argument=1)
+    with pytest.raises(RecipeError, match=r"r\.yaml: data\.args: unknown argument\(s\) definitely_not_an_argument; "
+                                          r"accepted: \w+"):
+        bind_args(cls, {"definitely_not_an_argument": 1}, "r.yaml: data.args")

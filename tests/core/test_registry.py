@@ -41,3 +41,21 @@ def test_bad_lazy_target_is_reported():
     reg.register("broken", "no_colon_here", owner="x")
     with pytest.raises(ValueError, match="module:attribute"):
         reg.get("broken")
+
+
+def test_value_kind_entries_are_plain_names_never_imported():
+    reg = Registry("architectures")
+    reg.register("Qwen2ForCausalLM", "qwen2", owner="core")
+    reg.register("Odd", "os:system", owner="p")  # looks like a lazy target: still only a name
+    assert reg.get("Qwen2ForCausalLM") == "qwen2" and reg.get("Odd") == "os:system"
+    with pytest.raises(ValueError, match="plain names"):
+        reg.register("Bad", dict, owner="p")
+
+
+def test_every_hook_fills_one_kind():
+    """The manager calls ``register_<kind>`` for each kind: a hook without a kind would be ignored."""
+    from earthmind_sdk import hookspecs
+    from earthmind_sdk.registry import KINDS
+
+    hooks = {n for n in dir(hookspecs) if n.startswith("register_")}
+    assert hooks == {f"register_{k}" for k in KINDS}

@@ -11,6 +11,7 @@ from PIL import Image
 
 from earthmind_sdk.errors import EarthMindError
 from earthmind_sdk.eval.bench import EarthMindBench
+from earthmind_sdk.jobs import read_jsonl
 
 ENTRIES = [
     {"file_name": "scene_001.png", "question": "What is the main land cover?",
@@ -114,7 +115,7 @@ def test_eval_job_writes_predictions_and_scores(bench, tmp_path):
                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert res.returncode == 0, res.stderr
     scores = json.loads((out / "scores.json").read_text())
-    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    rows = list(read_jsonl(out / "predictions.jsonl"))
     assert len(rows) == 4 and scores["n"] == 4
     assert set(scores["accuracy"]) == {"scene classification", "object existence", "object counting"}
     assert scores["m_avg"] == pytest.approx(np.mean(list(scores["accuracy"].values())), abs=1e-4)

@@ -51,7 +51,7 @@ def test_vqa_file_inline_and_separate_answers(tmp_path):
     ([{"question": "q", "image_id": "zz.png", "ground_truth": "yes"}], r"\[0\]: image .*zz.png not found"),
     ([{"question": "q", "image_id": "a.png"}], r"\[0\]: no answer"),
     (["just text"], r"\[0\]: expected an object, found str"),
-    ({"x": 1}, "expected a JSON list of questions"),
+    ({"x": 1}, r"expected a JSON list \(or JSON lines\) of question entries, found dict"),
 ])
 def test_vqa_file_errors_name_file_and_entry(tmp_path, rows, message):
     _png(tmp_path / "img" / "a.png")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from earthmind_sdk.jobs.shard import World, plan_batches
+from earthmind_sdk.jobs import read_jsonl
 
 BENCH = Path(__file__).resolve().parents[1] / "data" / "earthmind_bench"
 EARTHMIND = Path(sys.executable).with_name("earthmind")
@@ -50,7 +51,7 @@ def _run(cmd, out):
 
 
 def _rows(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    return list(read_jsonl(folder / "predictions.jsonl"))
 
 
 def test_two_processes_equal_one_and_resume_with_another_count(tmp_path, monkeypatch):

@@ -63,14 +63,16 @@ def test_hca_entropy_inside_each_tile_minmax_over_all_tiles():
     text = torch.randn(2, 5, D)
     fusion = registry("fusions").build("hca", dim=D)
     out = fusion(sets, text)
+    parts = functional.hca(sets[0].tokens, sets[1].tokens, text, tile=C)
+    assert torch.allclose(out.tokens, parts["tokens"], atol=1e-6)
     for k, ts in enumerate(sets):
         h = _naive_tile_entropy(ts.tokens)
-        assert torch.allclose(fusion.last["entropy"][:, k], h, atol=2e-5)
+        assert torch.allclose(parts["entropy"][:, k], h, atol=2e-5)
         lo, hi = h.amin(1, keepdim=True), h.amax(1, keepdim=True)  # per sample, over all its tiles
-        assert torch.allclose(fusion.last["quality"][:, k], 1 - (h - lo) / (hi - lo + 1e-6), atol=1e-4)
+        assert torch.allclose(parts["quality"][:, k], 1 - (h - lo) / (hi - lo + 1e-6), atol=1e-4)
     # not the entropy over all tiles joined
     joined = functional.self_entropy_naive(torch.nn.functional.normalize(sets[0].tokens, dim=-1), 0.1)
-    assert not torch.allclose(fusion.last["entropy"][:, 0], joined, atol=1e-3)
+    assert not torch.allclose(parts["entropy"][:, 0], joined, atol=1e-3)
     # one sample equals the authors' formulation
     fused, alpha = original.hca_original(sets[0].tokens[:1], sets[1].tokens[:1], text[:1], tile=C)
     assert torch.allclose(out.tokens[:1], fused, atol=1e-5) and torch.allclose(out.sensor_weights["sar"][:1], alpha[:, 0], atol=1e-5)

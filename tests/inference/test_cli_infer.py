@@ -12,8 +12,9 @@ import rasterio
 import torch
 
 from earthmind_sdk.contracts import Sample
+from earthmind_sdk.jobs import read_jsonl
 
-OPTICAL = Path("tests/data/optical_rmnp_rgb.tif").resolve()
+OPTICAL = Path(__file__).resolve().parents[1] / "data" / "optical_rmnp_rgb.tif"
 EARTHMIND = Path(sys.executable).with_name("earthmind")
 
 
@@ -93,7 +94,7 @@ def test_run_infer_recipe_writes_answers(seg_checkpoint, tmp_path):
     )
     res = run("run", str(recipe))
     assert res.returncode == 0, res.stderr
-    rows = [json.loads(line) for line in (tmp_path / "res" / "answers.jsonl").read_text().splitlines()]
+    rows = list(read_jsonl(tmp_path / "res" / "answers.jsonl"))
     assert [r["id"] for r in rows] == ["lake", "again"]
     assert all(r["answer"] == "Sure, [SEG]." and len(r["masks"]) == 1 for r in rows)
     assert len({r["masks"][0] for r in rows}) == 2  # same image, two ids: two files
@@ -132,7 +133,7 @@ def test_map_cli_end_to_end_grid_crs_and_files(seg_checkpoint, tmp_path):
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["ok"] == 1 and summary["task"] == "referring_segmentation"
-    rec = json.loads(Path(summary["records"]).read_text())
+    [rec] = read_jsonl(summary["records"])
     assert rec["windows"] == 6 and set(rec["files"]) == {"mask", "probability", "objects_gpkg", "objects_geojson"}
     with rasterio.open(OPTICAL) as src:
         for key in ("mask", "probability"):

@@ -13,6 +13,7 @@ import rasterio
 
 import earthmind_sdk
 from earthmind_sdk.cli import main
+from earthmind_sdk.jobs import read_jsonl
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 S1 = DATA / "sentinel1_synthetic_vv_vh.tif"
@@ -178,7 +179,7 @@ def test_recipe_and_python_take_the_same_sensor_keys(capsys, tmp_path):
     )
     code, _, err = cli(capsys, "run", recipe)
     assert code == 0, err
-    row = json.loads((tmp_path / "res" / "answers.jsonl").read_text().splitlines()[0])
+    row = next(read_jsonl(tmp_path / "res" / "answers.jsonl"))
     assert row["composites"]["sar"] == "vv_vh_ratio"
 
     from earthmind_sdk.contracts import Sample

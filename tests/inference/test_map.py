@@ -14,8 +14,10 @@ from earthmind_sdk.errors import AlignmentError, JobInterrupted
 from earthmind_sdk.inference.map import WindowAnswer, cell_bounds, map_windows
 from earthmind_sdk.inference.map_job import map_scenes
 from earthmind_sdk.inference.windows import SceneReader, WindowPlan, blend_weights
+from earthmind_sdk.jobs import read_jsonl
 
-DATA = Path("tests/data").resolve()
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
 UTM = from_origin(500000, 5000000, 10, 10)
 
 
@@ -203,7 +205,7 @@ def test_map_scenes_pair_uses_the_sar_grid(tmp_path):
     summary = map_scenes("Please segment the flooded field.", {"sar": str(s1), "image": str(s2)},
                          str(tmp_path / "out"), predictor=pred, window=24, overlap=6, progress=False)
     assert summary["ok"] == 1 and summary["task"] == "referring_segmentation"
-    rec = json.loads(Path(summary["records"]).read_text().splitlines()[0])
+    rec = list(read_jsonl(summary["records"]))[0]
     assert rec["grid_sensor"] == "sar" and rec["objects"] == 1
     mask, prof = read(rec["files"]["mask"])
     with rasterio.open(s1) as src:
@@ -231,11 +233,11 @@ def test_interrupted_map_resumes_from_the_windows_done(tmp_path):
                          predictor=again, **kw)
     total = len(WindowPlan(80, 80, 32, 8))
     assert len(again.windows) == total - 4  # only the windows not yet done
-    rec = json.loads(Path(summary["records"]).read_text().splitlines()[-1])
+    rec = list(read_jsonl(summary["records"]))[-1]
     assert rec["resumed"] == 4 and rec["status"] == "ok"
     fresh = map_scenes("Please segment the pond.", {"image": str(scene)}, str(tmp_path / "fresh"),
                        predictor=FieldPredictor(), **kw)
-    frec = json.loads(Path(fresh["records"]).read_text().splitlines()[0])
+    frec = list(read_jsonl(fresh["records"]))[0]
     assert (read(rec["files"]["mask"])[0] == read(frec["files"]["mask"])[0]).all()
 
 
@@ -251,7 +253,7 @@ def test_question_gives_a_grid_layer_with_answer_per_cell(tmp_path):
     summary = map_scenes("Is there a ship?", {"image": str(scene)}, str(tmp_path / "out"), predictor=Answers(),
                          window=32, overlap=8, progress=False)
     assert summary["task"] == "vqa"
-    rec = json.loads(Path(summary["records"]).read_text())
+    [rec] = read_jsonl(summary["records"])
     assert set(rec["files"]) == {"cells_gpkg", "cells_geojson"}
     _, _, geoms, fields = pyogrio.raw.read(rec["files"]["cells_gpkg"])
     import shapely
@@ -271,7 +273,7 @@ def test_map_recipe_validates_and_runs_with_the_stand_in(tmp_path, monkeypatch):
     from earthmind_sdk.inference import map_job
     from earthmind_sdk.recipes import load_recipe
 
-    recipe = load_recipe("recipes/map.yaml", [f"output.dir={tmp_path / 'out'}"])
+    recipe = load_recipe(ROOT / "recipes/map.yaml", [f"output.dir={tmp_path / 'out'}"])
     assert recipe.job == "map" and recipe.config["window"] == 64
     seen = {}
 
@@ -281,11 +283,11 @@ def test_map_recipe_validates_and_runs_with_the_stand_in(tmp_path, monkeypatch):
 
     monkeypatch.setattr(map_job, "map_scenes", fake)
     assert recipe.run() == {"ok": 1}
-    assert seen["scenes"][0].inputs == {"image": str((Path("recipes") / "../tests/data/optical_rmnp_rgb.tif"))}
+    assert seen["scenes"][0].inputs == {"image": str(ROOT / "recipes" / "../tests/data/optical_rmnp_rgb.tif")}
     assert Path(seen["scenes"][0].inputs["image"]).resolve() == DATA / "optical_rmnp_rgb.tif"
     assert seen["window"] == 64 and seen["overlap"] == 16 and seen["model"] == "tiny" and seen["probability"]
     with pytest.raises(Exception, match="scenes or catalogue"):
-        load_recipe("recipes/map.yaml", ["scenes=null"]).run()
+        load_recipe(ROOT / "recipes/map.yaml", ["scenes=null"]).run()
 
 
 def test_scene_without_georeferencing_is_mapped_in_pixel_coordinates(tmp_path):

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ from earthmind_sdk.errors import EarthMindError
 from earthmind_sdk.contracts import Sample
 from earthmind_sdk.inference import Pipeline
 
-OPTICAL = "tests/data/optical_rmnp_rgb.tif"
+OPTICAL = str(Path(__file__).resolve().parents[1] / "data" / "optical_rmnp_rgb.tif")
 
 
 def frames(seed, h=56, w=56):

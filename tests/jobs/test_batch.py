@@ -9,8 +9,9 @@ import pytest
 from earthmind_sdk.jobs import open_run_folder
 from earthmind_sdk.jobs.shard import ShardedStream, World
 from earthmind_sdk.jobs.batch import Scene, SceneListError, run_batch, scenes_from
+from earthmind_sdk.jobs import read_jsonl
 
-DATA = Path("tests/data").resolve()
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_failed_scenes_are_one_line_each_and_the_run_goes_on_then_resumes(tmp_pa
     assert counts == {"scenes": 5, "ok": 4, "failed": 1, "resumed": 0}
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["scenes: s2: failed: ValueError: bad pixels"]
-    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    rows = list(read_jsonl(tmp_path / "r.jsonl"))
     assert [r["id"] for r in rows] == ["s0", "s1", "s2", "s3", "s4"]  # batch [s2, s3] retried one by one
     assert rows[2]["status"] == "failed" and rows[3] == {"id": "s3", "status": "ok", "inputs": {"image": "/x/3.tif"},
                                                          "answer": "S3"}
@@ -90,6 +91,6 @@ def test_failed_scenes_are_one_line_each_and_the_run_goes_on_then_resumes(tmp_pa
         counts = run_batch(scenes, lambda chunk: seen.extend(s.id for s in chunk) or [{"answer": "again"} for _ in chunk],
                            out, progress=False)
     assert counts["resumed"] == 4 and counts["ok"] == 5 and counts["failed"] == 0 and seen == ["s2"]
-    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    rows = list(read_jsonl(tmp_path / "r.jsonl"))
     assert [(r["id"], r["answer"]) for r in rows] == [("s0", "S0"), ("s1", "S1"), ("s2", "again"), ("s3", "S3"),
                                                       ("s4", "S4")]  # one record per scene, in input order

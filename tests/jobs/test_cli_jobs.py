@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from earthmind_sdk.jobs import read_jsonl
 
 EARTHMIND = Path(sys.executable).with_name("earthmind")
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +116,7 @@ def test_killed_eval_resumes_with_nothing_lost_or_duplicated(tmp_path):
     assert 6 <= len(kept_rows) < N_QUESTIONS
     res = cli("run", str(recipe))
     assert res.returncode == 0, res.stderr
-    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    rows = list(read_jsonl(preds))
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)) == N_QUESTIONS  # 0 lost, 0 duplicated
     assert rows[:len(kept_rows)] == kept_rows  # finished work kept as it was
@@ -142,5 +143,5 @@ def test_ctrl_c_during_eval_is_one_line_exit_130_and_keeps_what_finished(tmp_pat
     assert last == f"earthmind run: eval interrupted; finished results are kept in {preds}; run the same " \
                    "command again to go on from there"
     assert "Traceback" not in err and out == ""
-    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    rows = list(read_jsonl(preds))
     assert len(rows) >= 4 and len({r["id"] for r in rows}) == len(rows)

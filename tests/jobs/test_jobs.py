@@ -187,8 +187,29 @@ def test_stream_resumes_by_id_and_drops_a_partial_last_line(tmp_path):
 def test_stream_refuses_a_foreign_line_in_one_line(tmp_path):
     f = tmp_path / "p.jsonl"
     f.write_text('{"id": 1}\nnot json\n')
-    with pytest.raises(OutputError, match=r"p.jsonl:2: not a JSON line"):
+    with pytest.raises(OutputError, match=r"p\.jsonl:2: not valid JSON \(.*\); this file was not written by earthmind"):
         JsonlStream(f)
+
+
+def test_one_json_lines_reader_for_inputs_and_outputs(tmp_path):
+    from earthmind_sdk.errors import DataError
+    from earthmind_sdk.jobs.jsonl import json_lines, json_rows
+
+    f = tmp_path / "a.jsonl"
+    f.write_text('{"q": 1}\n\n[2]\nnope\n{"q": 4}')
+    with pytest.raises(DataError, match=r"a\.jsonl:4: not valid JSON \(Expecting value\)"):
+        list(json_lines(f))
+    # an annotation file: a bad line is an entry the caller's policy judges; reading goes on
+    assert list(json_rows(f, "conversation", invalid=lambda why: why)) == [
+        (f"{f}:1", {"q": 1}), (f"{f}:3", [2]), (f"{f}:4", "not valid JSON (Expecting value)"), (f"{f}:5", {"q": 4})]
+    # the same rows as a JSON list, or held under a key
+    g = tmp_path / "b.json"
+    g.write_text('{"questions": [{"q": 1}, [2]]}')
+    assert list(json_rows(g, "question", list_key="questions")) == [(f"{g} [0]", {"q": 1}), (f"{g} [1]", [2])]
+    with pytest.raises(DataError, match=r"b\.json: expected a JSON list \(or JSON lines\) of question entries, found dict"):
+        list(json_rows(g, "question"))
+    with pytest.raises(DataError, match="c.json: question file not found"):
+        list(json_rows(tmp_path / "c.json", "question"))
 
 
 # --- interrupts ------------------------------------------------------------------------------------

@@ -17,6 +17,17 @@ def test_builtins_are_registered():
     assert "sam2" in registry("decoders").names()
 
 
+def test_tiny_sizes_have_one_source():
+    """The tiny spec's components are the built-ins' tiny_args(): editing tiny.yaml resizes both."""
+    from earthmind_sdk.model.spec import load_spec
+
+    spec = load_spec("tiny")
+    for key, kind in (("encoder", "encoders"), ("language_model", "language_models"), ("decoder", "decoders")):
+        part = getattr(spec, key)
+        assert registry(kind).get(part["name"]).tiny_args() == part["args"], key
+    assert registry("language_models").get("phi3").tiny_args()["hidden_size"] == spec.language_model["args"]["hidden_size"]
+
+
 @pytest.mark.parametrize("kind,name", CASES, ids=[f"{k}:{n}" for k, n in CASES])
 def test_component_builds_and_runs_tiny(kind, name):
     factory = registry(kind).get(name)
@@ -52,13 +63,14 @@ def test_component_builds_and_runs_tiny(kind, name):
 
 
 def test_component_without_tiny_args_is_caught():
-    """The check above is real: a registered factory without tiny_args is detected."""
+    """The check above is real: it fails for a registered encoder that ships no tiny_args."""
     class Bare(torch.nn.Module):
         pass
 
     reg = registry("encoders")
     reg.register("bare-test", Bare, owner="test")
     try:
-        assert getattr(reg.get("bare-test"), "tiny_args", None) is None
+        with pytest.raises(AssertionError, match="encoder 'bare-test' has no tiny_args"):
+            test_component_builds_and_runs_tiny("encoders", "bare-test")
     finally:
         reg.unregister("bare-test")

@@ -5,6 +5,8 @@ pick the tile grid, PIL bicubic resize, row-major 448 crops (+ a 448 thumbnail w
 several), ``T.Resize((448, 448), BICUBIC)``, ``ToTensor``, ``Normalize(ImageNet)``; the SAM2 input
 is the PIL bicubic 1024 resize, ``/ 255``, minus / over the bfloat16-built ImageNet mean / std.
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +19,7 @@ from earthmind_sdk.model.graph import build_model
 from earthmind_sdk.model.spec import load_spec
 from earthmind_sdk.plugins import registry
 
-DATA = "tests/data/"
+DATA = str(Path(__file__).resolve().parents[1] / "data") + "/"
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 

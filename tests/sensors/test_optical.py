@@ -100,8 +100,12 @@ def test_missing_named_band_error_names_file_and_band():
 def test_bad_arguments_refused():
     with pytest.raises(RasterError, match="stretch"):
         OpticalSensor(stretch="log")
-    with pytest.raises(TypeError, match="composite"):
-        registry("sensors").build("optical", composite="x")
+    from earthmind_sdk.sensors.choice import SensorChoiceError, build_sensor, parse_choice
+
+    choice = parse_choice({"name": "optical", "args": {"composite": "x"}}, where="sample.sensors.optical")
+    with pytest.raises(SensorChoiceError, match=r"sample\.sensors\.optical: sensor 'optical' has no option\(s\) "
+                                                r"composite; its options are .*stretch"):
+        build_sensor(choice, slot="optical", where="sample.sensors.optical")
 
 
 def test_georeferencing_survives_read_prepare_mask_write(tmp_path):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from earthmind_sdk.train.losses import alignment_loss, combine, dice_loss, mask_losses, sample_points
+from earthmind_sdk.train.losses import combine, dice_loss, mask_losses, sample_points
 from earthmind_sdk.train.trainer import lr_factor
 
 
@@ -65,12 +65,6 @@ def test_combine_weights_and_unknown():
     assert rep.parts == {"lm": 2.0, "mask": 1.0}
     with pytest.raises(KeyError, match="no weight"):
         combine({"mystery": torch.tensor(1.0)})
-
-
-def test_alignment_loss_shape_check():
-    assert alignment_loss(torch.ones(1, 3, 4), torch.ones(1, 3, 4)).item() == 0
-    with pytest.raises(ValueError, match="one shape"):
-        alignment_loss(torch.ones(1, 3, 4), torch.ones(1, 2, 4))
 
 
 def test_lr_schedule_warmup_then_cosine():

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from earthmind_sdk.errors import OutputError
 from earthmind_sdk.recipes import load_recipe
+from earthmind_sdk.jobs import read_jsonl
 
 EARTHMIND = Path(sys.executable).with_name("earthmind")
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -89,8 +90,8 @@ def test_killed_run_resumes_bit_equal(tmp_path, layouts):
     assert a.keys() == b.keys()
     differing = [k for k in a if not (a[k] == b[k]).all()]
     assert not differing, f"{len(differing)} tensors differ, e.g. {differing[:3]}"
-    log_a = [json.loads(x) for x in (whole / "train_log.jsonl").read_text().splitlines()]
-    log_b = [json.loads(x) for x in (broken / "train_log.jsonl").read_text().splitlines()]
+    log_a = list(read_jsonl(whole / "train_log.jsonl"))
+    log_b = list(read_jsonl(broken / "train_log.jsonl"))
     assert [(r["step"], r["loss"], r["lr"]) for r in log_a] == [(r["step"], r["loss"], r["lr"]) for r in log_b]
     assert [r["step"] for r in log_a] == list(range(6))
     kept = sorted({2, 4, stopped_at})[-2:]  # keep_last: 2

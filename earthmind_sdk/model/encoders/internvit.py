@@ -186,8 +186,9 @@ class InternViT(nn.Module):
 
     @classmethod
     def tiny_args(cls) -> dict[str, Any]:
-        return dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2,
-                    image_size=28, patch_size=14)
+        from ..spec import tiny_args
+
+        return tiny_args("encoder")
 
     def _init(self, std: float) -> None:
         nn.init.trunc_normal_(self.embeddings.position_embedding, std=std)

@@ -210,7 +210,6 @@ class HCAFusion(Fusion):
         if not 0.0 <= rel_mix <= 1.0:
             raise ValueError(f"hca: rel_mix must be in [0, 1], got {rel_mix}")
         self.tau, self.text_tau, self.rel_mix, self.normalize = float(tau), float(text_tau), float(rel_mix), normalize
-        self.last: dict[str, Tensor] = {}
 
     def forward(self, token_sets: Sequence[TokenSet], text_embeds: Optional[Tensor] = None,
                 text_mask: Optional[Tensor] = None) -> FusionOutput:
@@ -228,7 +227,6 @@ class HCAFusion(Fusion):
             text_embeds = text_embeds.to(s.dtype)
         r = dispatch.hca(s, o, text_embeds, text_mask, tau=self.tau, text_tau=self.text_tau, rel_mix=self.rel_mix,
                          normalize=self.normalize, token_mask=token_mask, tile=self._tile(token_sets))
-        self.last = {k: v.detach() for k, v in r.items() if k != "tokens"}
         alpha = r["alpha"]
         has_text = text_embeds is not None and text_embeds.shape[1] > 0
         weights = hca_token_weight(alpha, r["relevance"], r["quality"], self.rel_mix, self.text_tau, has_text)

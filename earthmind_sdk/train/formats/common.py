@@ -1,11 +1,11 @@
 """What every format reader shares: the malformed-entry policy and JSON / JSON-lines rows."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from ...errors import DataError
+from ...jobs.jsonl import json_rows
 
 ON_ERROR = ("fail", "skip")
 
@@ -40,26 +40,29 @@ class EntryPolicy:
 
 
 def read_rows(path: Path, what: str) -> Iterator[tuple[str, Any]]:
-    """(where, row) for a JSON list (``file [i]``) or JSON lines (``file:line``)."""
-    if not path.is_file():
-        raise DataError(f"{path}: {what} not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if path.suffix != ".jsonl" and text.lstrip()[:1] == "[":
-            raise DataError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    yield f"{path}:{n}", json.loads(line)
-                except json.JSONDecodeError as e:
-                    yield f"{path}:{n}", _Invalid(f"not valid JSON ({e.msg})")
-        return
-    if not isinstance(data, list):
-        raise DataError(f"{path}: expected a JSON list of {what} entries, found {type(data).__name__}")
-    for i, row in enumerate(data):
-        yield f"{path} [{i}]", row
+    """(where, row) for a JSON list (``file [i]``) or JSON lines (``file:line``); a line that is
+    not JSON is a malformed entry like any other (the policy decides)."""
+    return json_rows(path, what, invalid=_Invalid)
+
+
+def collect_entries(rows: Iterable[tuple[str, Any]], source: Path, on_error: str,
+                    build: Callable[[str, Any], list], length: Callable[[Any], int],
+                    limit: Optional[int], plural: str) -> tuple[list, list[int]]:
+    """The entries ``build(where, row)`` makes of each of ``rows`` (a list per row) under the
+    malformed-entry policy, with their text ``length``, up to ``limit``; no usable ``plural``
+    is an error naming ``source``. Every format reader fills its index this way."""
+    policy = EntryPolicy(on_error, str(source))
+    entries, lengths = [], []
+    for where, row in rows:
+        for e in policy.check(where, lambda: build(where, row)) or []:
+            entries.append(e)
+            lengths.append(length(e))
+        if limit is not None and len(entries) >= limit:
+            break
+    policy.report()
+    if not entries:
+        raise DataError(f"{source}: no usable {plural}")
+    return entries, lengths
 
 
 class _Invalid:

@@ -23,7 +23,7 @@ from ...errors import DataError
 from ...text.tokens import IMAGE_PLACEHOLDER
 from ..data import SEG
 from .base import IndexedRecords
-from .common import EntryPolicy, need_dict, read_rows, text_length
+from .common import collect_entries, need_dict, read_rows, text_length
 
 HUMAN = ("human", "user")
 ASSISTANT = ("gpt", "assistant")
@@ -69,18 +69,9 @@ class LlavaConversations(IndexedRecords):
         self.sensor, self.task = sensor, task
         if turns not in ("all", "last"):
             raise DataError(f"{path}: turns must be 'all' or 'last', got {turns!r}")
-        policy = EntryPolicy(on_error, str(path))
-        self.entries, self.lengths = [], []
-        for where, row in read_rows(path, "conversation"):
-            got = policy.check(where, lambda: self._entries(where, row, turns))
-            for e in got or []:
-                self.entries.append(e)
-                self.lengths.append(text_length(*(t for qa in e[2] for t in qa), e[3], e[4]))
-            if limit is not None and len(self.entries) >= limit:
-                break
-        policy.report()
-        if not self.entries:
-            raise DataError(f"{path}: no usable conversations")
+        self.entries, self.lengths = collect_entries(
+            read_rows(path, "conversation"), path, on_error, lambda where, row: self._entries(where, row, turns),
+            lambda e: text_length(*(t for qa in e[2] for t in qa), e[3], e[4]), limit, "conversations")
 
     def images_of(self, where: str, row: dict) -> dict[str, str]:
         name = row.get("image")

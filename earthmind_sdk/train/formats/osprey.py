@@ -21,7 +21,7 @@ from ...contracts import Record, Sample
 from ...errors import DataError
 from .base import IndexedRecords
 from .coco import decode_segmentation
-from .common import EntryPolicy, need_dict, need_str, read_rows, text_length
+from .common import collect_entries, need_dict, need_str, read_rows, text_length
 from .llava import conversation_turns, expand
 
 _REGION = re.compile(r"<region(\d+)>")
@@ -37,18 +37,9 @@ class OspreyRegions(IndexedRecords):
         path = Path(annotations)
         self.image_dir = Path(image_dir)
         self.sensor = sensor
-        policy = EntryPolicy(on_error, str(path))
-        self.entries, self.lengths = [], []
-        for where, row in read_rows(path, "region caption"):
-            got = policy.check(where, lambda: self._entries(where, row, turns))
-            for e in got or []:
-                self.entries.append(e)
-                self.lengths.append(text_length(*(t for qa in e[3] for t in qa), e[4], e[5]))
-            if limit is not None and len(self.entries) >= limit:
-                break
-        policy.report()
-        if not self.entries:
-            raise DataError(f"{path}: no usable region captions")
+        self.entries, self.lengths = collect_entries(
+            read_rows(path, "region caption"), path, on_error, lambda where, row: self._entries(where, row, turns),
+            lambda e: text_length(*(t for qa in e[3] for t in qa), e[4], e[5]), limit, "region captions")
 
     def _entries(self, where: str, row: Any, turns: str):
         row = need_dict(where, row)

@@ -25,7 +25,7 @@ from ...contracts import Record, Sample
 from ...errors import DataError
 from .base import IndexedRecords
 from .coco import decode_segmentation, load_plain_pickle
-from .common import EntryPolicy, text_length
+from .common import collect_entries, text_length
 from .llava import read_mask
 
 ANSWER = "Sure, [SEG]."
@@ -61,21 +61,11 @@ class RRSISD(IndexedRecords):
         refs_data = load_plain_pickle(refs_path)
         if not isinstance(refs_data, list):
             raise DataError(f"{refs_path}: expected a list of refs, found {type(refs_data).__name__}")
-        policy = EntryPolicy(on_error, str(refs_path))
-        self.entries, self.lengths = [], []
-        for i, ref in enumerate(refs_data):
-            where = f"{refs_path} [{i}]"
-            if isinstance(ref, dict) and ref.get("split") != split:
-                continue
-            got = policy.check(where, lambda: self._entries(where, i, ref, images, anns, sentences))
-            for e in got or []:
-                self.entries.append(e)
-                self.lengths.append(text_length(e[3]))
-            if limit is not None and len(self.entries) >= limit:
-                break
-        policy.report()
-        if not self.entries:
-            raise DataError(f"{refs_path}: no usable {split!r} expressions")
+        rows = ((f"{refs_path} [{i}]", (i, ref)) for i, ref in enumerate(refs_data)
+                if not (isinstance(ref, dict) and ref.get("split") != split))
+        self.entries, self.lengths = collect_entries(
+            rows, refs_path, on_error, lambda where, r: self._entries(where, r[0], r[1], images, anns, sentences),
+            lambda e: text_length(e[3]), limit, f"{split!r} expressions")
 
     def _entries(self, where, i, ref, images, anns, sentences):
         if not isinstance(ref, dict):
@@ -122,21 +112,11 @@ class RefSegRS(IndexedRecords):
         phrases = self.root / f"output_phrase_{split}.txt"
         if not phrases.is_file():
             raise DataError(f"{phrases}: RefSegRS phrase file not found (splits: train, val, test)")
-        policy = EntryPolicy(on_error, str(phrases))
-        self.entries, self.lengths = [], []
-        for n, line in enumerate(phrases.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            where = f"{phrases}:{n}"
-            e = policy.check(where, lambda: self._entry(where, line, images, masks, suffix))
-            if e is not None:
-                self.entries.append(e)
-                self.lengths.append(text_length(e[3]))
-            if limit is not None and len(self.entries) >= limit:
-                break
-        policy.report()
-        if not self.entries:
-            raise DataError(f"{phrases}: no usable phrases")
+        rows = ((f"{phrases}:{n}", line)
+                for n, line in enumerate(phrases.read_text(encoding="utf-8").splitlines(), 1) if line.strip())
+        self.entries, self.lengths = collect_entries(
+            rows, phrases, on_error, lambda where, line: [self._entry(where, line, images, masks, suffix)],
+            lambda e: text_length(e[3]), limit, "phrases")
 
     def _entry(self, where, line, images, masks, suffix):
         ident, _, phrase = line.strip().partition(" ")
