@@ -168,6 +168,31 @@ def check_untrusted(obj: Any, where: str, error: type = CheckpointError, _path: 
 
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def check_plain(value: Any, where: str, error: type = RecipeError) -> None:
+    """Plain values only (text, numbers, booleans, null, lists and string-keyed mappings of
+    them): options read from a file or a command line are data, whatever object a caller
+    might pass in Python. One line naming ``where`` and the key path."""
+    if isinstance(value, _PLAIN):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise error(f"{where}: expected a finite number, got {value!r}")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_plain(v, f"{where}[{i}]", error)
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise error(f"{where}: option names must be text, got {type(k).__name__} {k!r}")
+            check_plain(v, f"{where}.{k}", error)
+        return
+    raise error(f"{where}: options must be plain values (text, numbers, lists, mappings), "
+                f"got {type(value).__name__}")
+
+
 def bind_args(factory: Any, args: dict[str, Any], where: str, error: type = RecipeError) -> None:
     """Check ``args`` against ``factory``'s signature before anything is built: unknown or
     missing keyword arguments are one line naming ``where`` and the accepted names."""

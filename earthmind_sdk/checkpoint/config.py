@@ -9,6 +9,10 @@ when it is absent, default as the authors' code behaves:
   from its name) and passed in as overrides by :func:`~earthmind_sdk.checkpoint.load`.
 * tiling: 448 px tiles, 1..12 tiles, thumbnail (the released generation code hard-codes these,
   whatever config.json says).
+* sensor options: none, i.e. each sensor's defaults, the release-faithful preparation (the
+  authors' grey SAR image and true-colour optical). A saved model writes its inputs' sensors
+  with their options (``earthmind.sensors``: ``[{name: sar, args: {...}}, optical]``); on load
+  they are checked as plain values bound to a registered sensor's signature, never built.
 """
 from __future__ import annotations
 
@@ -54,7 +58,7 @@ def config_from_model(model) -> dict[str, Any]:
     em: dict[str, Any] = {
         "format": FORMAT,
         "spec_name": spec.name,
-        "sensors": list(spec.sensors),
+        "sensors": spec.sensor_entries(),
         "segment_sensor": spec.segment_sensor,
         "fusion": copy.deepcopy(spec.fusion),
         "decoder": copy.deepcopy(spec.decoder),
@@ -150,6 +154,10 @@ def check_config(cfg: Any, path: Path) -> None:
     if not isinstance(em, dict):
         raise CheckpointError(f"{where}: earthmind: expected a mapping")
     check_decoder(em.get("decoder"), str(where))
+    if "sensors" in em:
+        from ..model.spec import parse_sensor_entries
+
+        parse_sensor_entries(em["sensors"], f"{where}: earthmind.sensors", CheckpointError)
     if "encoder" not in em and not isinstance(cfg.get("vision_config"), dict):
         raise CheckpointError(f"{where}: vision_config is missing")
 
@@ -191,7 +199,7 @@ def spec_from_config(cfg: dict[str, Any], shapes: dict[str, tuple[int, ...]], pa
     spec = {
         "name": em.get("spec_name", path.name),
         "sensors": list(sensors),
-        "segment_sensor": em.get("segment_sensor", sensors[0]),
+        "segment_sensor": em.get("segment_sensor"),  # None: the first input
         "template": cfg.get("template") or "phi3_chat",
         "image": image,
         "tokens": dict(em.get("tokens") or {"img_context_token_id": 151667}),

@@ -92,13 +92,17 @@ def inspect_checkpoint(path, variant: Optional[str] = None) -> dict[str, Any]:
     dtypes = Counter(dt for _, dt in stored.values())
     prefixes = Counter(k.split(".")[0] for k in shapes)
     fusion = spec["fusion"]
+    from ..model.spec import parse_sensor_entries
+
+    sensors, sensor_args = parse_sensor_entries(spec["sensors"], "sensors", CheckpointError)
     return {
         "path": str(path),
         "model": _VARIANT_NAMES[which],
         "variant": which,
         "why": reason,
-        "sensors": list(spec["sensors"]),
-        "segment_sensor": spec["segment_sensor"],
+        "sensors": sensors,
+        "sensor_args": sensor_args,
+        "segment_sensor": spec["segment_sensor"] or sensors[0],
         "fusion": fusion,
         "fusion_text": _fusion_text(fusion),
         "language_model": llm.get("architectures", ["?"])[0],
@@ -135,6 +139,11 @@ def _fusion_text(fusion: Optional[dict[str, Any]]) -> str:
     return f"{name} {args}" if args else name
 
 
+def _sensor_text(name: str, args: dict[str, dict[str, Any]]) -> str:
+    opts = args.get(name) or {}
+    return f"{name} ({', '.join(f'{k}={v}' for k, v in opts.items())})" if opts else name
+
+
 def _decoder_text(decoder: Optional[dict[str, Any]]) -> str:
     if not decoder:
         return "none"
@@ -146,7 +155,8 @@ def _decoder_text(decoder: Optional[dict[str, Any]]) -> str:
 def format_report(r: dict[str, Any]) -> str:
     lines = [f"{r['path']}",
              f"  model:     {r['model']} ({r['why']})",
-             f"  sensors:   {', '.join(r['sensors'])} (segmented: {r['segment_sensor']})",
+             f"  sensors:   {', '.join(_sensor_text(s, r['sensor_args']) for s in r['sensors'])} "
+             f"(segmented: {r['segment_sensor']})",
              f"  fusion:    {r['fusion_text']}",
              f"  LLM:       {r['language_model']}, lm_head {'tied' if r['tied_embeddings'] else 'untied'} ({r['tied_why']})",
              f"  decoder:   {_decoder_text(r['decoder'])}",

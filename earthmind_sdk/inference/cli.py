@@ -7,13 +7,33 @@ from ..contracts import Sample
 from ..errors import EarthMindError
 
 
-def open_pipeline(model: str, *, device: str = "cpu", dtype: str = "float32"):
+def open_pipeline(model: str, *, device: str = "cpu", dtype: str = "float32", min_overlap: float = 0.5):
     """A checkpoint directory, a bundled spec name (random weights: for trying the pipeline) or a spec file."""
     from ..jobs.open_model import open_model
     from .pipeline import Pipeline
 
     net, tokenizer = open_model(model, dtype=dtype, device=device)
-    return Pipeline(net, tokenizer)
+    return Pipeline(net, tokenizer, min_overlap=min_overlap)
+
+
+def add_pair_option(parser) -> None:
+    """``--min-overlap``: how much of the primary image a georeferenced partner must cover."""
+    parser.add_argument("--min-overlap", type=overlap_fraction, default=0.5, metavar="FRACTION",
+                        help="share of the primary image's footprint (SAR in a pair) the other image must "
+                             "cover to be warped onto it, 0..1 (default 0.5)")
+
+
+def overlap_fraction(text: str) -> float:
+    """argparse type of ``--min-overlap``: a number in [0, 1]."""
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
+    return value
 
 
 #: ``earthmind infer``'s inputs: flag stem -> the family of the model input it fills. Each has
@@ -23,13 +43,17 @@ _OPT_EXAMPLES = {"optical": "rgb=B4,B3,B2", "sar": "composite=vv_vh_ratio", "mul
 
 
 def add_sensor_options(parser) -> None:
-    """``--image-sensor``/``--image-opt``, ``--sar-sensor``/``--sar-opt``, ``--ms-sensor``/``--ms-opt``."""
+    """``--image-sensor``/``--image-opt``, ``--sar-sensor``/``--sar-opt``, ``--ms-sensor``/``--ms-opt``
+    and ``--min-overlap``. Options given for the sensor the model declares for an input are
+    merged over the options its checkpoint declares (see :class:`~earthmind_sdk.model.batching.BatchBuilder`)."""
     for stem, family in INPUTS:
         parser.add_argument(f"--{stem}-sensor", metavar="NAME",
                             help=f"sensor that reads --{stem} (default: the model's {family} input sensor; "
                                  f"`earthmind plugins` lists them)")
         parser.add_argument(f"--{stem}-opt", action="append", default=[], metavar="KEY=VALUE",
-                            help=f"option of the --{stem} sensor, repeatable (e.g. {_OPT_EXAMPLES[family]})")
+                            help=f"option of the --{stem} sensor, repeatable (e.g. {_OPT_EXAMPLES[family]}); "
+                                 f"overrides the same option declared by the checkpoint")
+    add_pair_option(parser)
 
 
 def inputs_from_args(args, pipe) -> tuple[dict[str, str], dict[str, dict]]:
@@ -73,7 +97,7 @@ def infer_command(args) -> int:
     check_device(args.device, args.dtype, where="--device")
     check_sensor_flags(args)
     check_output_path(args.out, what="--out")  # before minutes of model loading
-    pipe = open_pipeline(args.model, device=args.device, dtype=args.dtype)
+    pipe = open_pipeline(args.model, device=args.device, dtype=args.dtype, min_overlap=args.min_overlap)
     images, sensors = inputs_from_args(args, pipe)
     sample = Sample(images=images, prompt=args.question, task=args.task or guess_task(args.question),
                     sensors=sensors)

@@ -70,7 +70,8 @@ def infer_many_command(args) -> int:
     request = {"question": args.question, "task": task, "model": args.model, "max_new_tokens": args.max_new_tokens}
     world = current_world()
     run = open_on_main(world, lambda: open_run_folder(args.out, job="infer", shared=True))
-    pipe = open_pipeline(args.model, device=world.device(args.device), dtype=args.dtype)
+    pipe = open_pipeline(args.model, device=world.device(args.device), dtype=args.dtype,
+                         min_overlap=args.min_overlap)
 
     def sample_for(scene) -> Sample:
         # the one-input flag handling, per scene: same sensor slots, same --<input>-sensor/-opt

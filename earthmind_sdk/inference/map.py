@@ -101,13 +101,14 @@ class MapResult:
 def map_windows(images: dict[str, str], predictor: Predictor, out_dir: "str | os.PathLike[str]", *,
                 primary: str, stem: str, segment: bool = True, window: int = 448, overlap: int = 112,
                 batch_size: int = 8, threshold: float = 0.5, probability: bool = False,
-                progress: Any = None) -> MapResult:
+                progress: Any = None, min_overlap: float = 0.5) -> MapResult:
     """Run ``predictor`` over every window of the scene and write the layers into ``out_dir``.
 
     ``images``: sensor -> path; ``primary``: the sensor whose raster is the output grid.
     ``segment``: write mask + objects (True) or the answer grid (False). Work in progress lives
     in ``out_dir/.<stem>.work`` and is picked up by a rerun with the same arguments.
     ``progress``: as :class:`earthmind_sdk.jobs.Progress` takes it (None: the process default).
+    ``min_overlap``: the share of the primary's footprint a georeferenced partner must cover.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,7 +119,7 @@ def map_windows(images: dict[str, str], predictor: Predictor, out_dir: "str | os
     # GDAL's block cache defaults to a share of RAM and would keep the scene's blocks: cap it.
     # A scene without georeferencing is mapped in pixel coordinates; GDAL's warning about it is noise.
     with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), \
-            SceneReader(images, primary) as reader:
+            SceneReader(images, primary, min_overlap=min_overlap) as reader:
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         plan = reader.plan(window, overlap)
         result.windows = len(plan)

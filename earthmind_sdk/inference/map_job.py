@@ -38,7 +38,7 @@ def map_scenes(question: str, scenes: "Sequence[Any] | str | dict[str, str]", ou
                batch_size: int = 8, threshold: float = 0.5, probability: bool = False,
                max_new_tokens: int = 64, device: str = "cpu", dtype: str = "float32",
                assets: Optional[dict[str, str]] = None, overwrite: bool = False, progress: Any = None,
-               recipe: Any = None) -> dict[str, Any]:
+               recipe: Any = None, min_overlap: float = 0.5) -> dict[str, Any]:
     """Map ``question`` over one scene or many; returns the run summary.
 
     ``scenes``: ``{"image": path, "sar": path}`` for one scene, a folder / glob / CSV / STAC
@@ -46,6 +46,7 @@ def map_scenes(question: str, scenes: "Sequence[Any] | str | dict[str, str]", ou
     ``pipeline`` is the model; ``predictor`` replaces it (see :mod:`.map`, for tests).
     ``window`` (pixels, default: the model's tile size x ``tiles_per_window``) and ``overlap``
     (default a quarter window) lay the windows; ``batch_size`` windows go to the model at once.
+    ``min_overlap``: the share of the output-grid image a georeferenced partner must cover.
     A rerun with the same arguments into the same ``out`` resumes. Under torchrun the scenes
     are split across the processes; rank 0 returns the summary, the others None.
     """
@@ -80,7 +81,7 @@ def map_scenes(question: str, scenes: "Sequence[Any] | str | dict[str, str]", ou
             from .cli import open_pipeline
 
             torch.manual_seed(0)  # a model from a spec has random weights: the same on every rank
-            pipe = open_pipeline(model, device=world.device(device), dtype=dtype)
+            pipe = open_pipeline(model, device=world.device(device), dtype=dtype, min_overlap=min_overlap)
         predictor = ModelPredictor(pipe, question, task, max_new_tokens=max_new_tokens, batch_size=batch_size)
     if window is None:
         size = pipe.builder.spec.image["size"] if pipe is not None else 448
@@ -96,7 +97,7 @@ def map_scenes(question: str, scenes: "Sequence[Any] | str | dict[str, str]", ou
             res = map_windows(images, predictor, run.path, primary=primary, stem=stem,
                               segment=task in SEGMENT_TASKS, window=window, overlap=overlap,
                               batch_size=batch_size, threshold=threshold, probability=probability,
-                              progress=progress if world.main else False)
+                              progress=progress if world.main else False, min_overlap=min_overlap)
             run.record(*res.files.values())
             out_rows.append({"grid_sensor": primary, **res.as_dict()})
         return out_rows
@@ -126,7 +127,7 @@ def map_command(args) -> int:
                          window=args.window, overlap=args.overlap, tiles_per_window=args.tiles_per_window,
                          batch_size=args.batch_size, threshold=args.threshold, probability=args.probability,
                          max_new_tokens=args.max_new_tokens, device=args.device, dtype=args.dtype,
-                         assets=assets or None, overwrite=args.overwrite)
+                         assets=assets or None, overwrite=args.overwrite, min_overlap=args.min_overlap)
     if summary is None:  # another rank of a torchrun: rank 0 reports
         return 0
     if args.json:
@@ -173,6 +174,9 @@ def add_map_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="windows per model batch")
     p.add_argument("--threshold", type=float, default=0.5, help="mask probability threshold")
     p.add_argument("--probability", action="store_true", help="also write the blended probability COG")
+    from .cli import add_pair_option
+
+    add_pair_option(p)
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     p.add_argument("--max-new-tokens", type=int, default=64)

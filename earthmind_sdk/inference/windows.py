@@ -201,7 +201,8 @@ class SceneReader:
             frac = overlap_fraction(pa, pb)
             if frac < self.min_overlap:
                 raise AlignmentError(f"{b.name} covers {frac:.0%} of {a.name} (at least {self.min_overlap:.0%} "
-                                     f"needed); they are not a pair")
+                                     f"needed); crop both to the shared area or lower the threshold "
+                                     f"(--min-overlap on the command line)")
         elif (a.height, a.width) != (b.height, b.width):
             raise AlignmentError(f"cannot align {b.name} ({b.height}x{b.width}) to {a.name} ({a.height}x{a.width}): "
                                  "one or both lack georeferencing and their sizes differ")

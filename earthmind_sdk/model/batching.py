@@ -8,6 +8,7 @@ that a sample's logits do not depend on what it was batched with.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -63,33 +64,67 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
 
 
 class BatchBuilder:
-    def __init__(self, model, tokenizer, *, sensors: dict[str, Any] | None = None, template: str | None = None):
+    """Samples -> :class:`Batch`. Which sensor prepares each input, first match wins:
+
+    1. the sample's own choice (``Sample.sensors``; a recipe sample's ``sensors``; the
+       command line's ``--sar-sensor`` / ``--sar-opt``). Options given for the sensor the model
+       declares are merged over the declared ones key by key; another sensor starts from its
+       own defaults;
+    2. ``sensors={input: Sensor object}`` given here (or to ``Pipeline``);
+    3. the model's declaration (its spec's ``sensors`` entries, i.e. a checkpoint's
+       ``config.json``), built with the options it declares;
+    4. for a published checkpoint, which declares none: each sensor's defaults, the
+       release-faithful preparation.
+
+    ``min_overlap``: the share of the primary's footprint a georeferenced secondary image must
+    cover (:func:`~earthmind_sdk.sensors.pairs.align_pair`; ``--min-overlap`` on the command line).
+    """
+
+    def __init__(self, model, tokenizer, *, sensors: dict[str, Any] | None = None, template: str | None = None,
+                 min_overlap: float = 0.5):
         from ..text.prompt import PromptBuilder
         from ..text.tokenizer import special_token_ids
 
+        if not 0.0 <= float(min_overlap) <= 1.0:
+            raise EarthMindError(f"min_overlap must be between 0 and 1, got {min_overlap!r}")
         self.model = model
         self.tokenizer = tokenizer
         self.spec = model.spec
         self.sensor_names: list[str] = list(self.spec.sensors)
+        self.min_overlap = float(min_overlap)
         self._sensors = dict(sensors or {})
         self._chosen: dict[tuple[str, str], Any] = {}  # per-sample sensor choices, built once each
         self.ids = special_token_ids(tokenizer)
         self.prompts = PromptBuilder(template or self.spec.template)
 
+    def declared_args(self, name: str) -> dict[str, Any]:
+        """The options the model declares for input ``name`` (empty: the sensor's defaults)."""
+        import copy
+
+        return copy.deepcopy(getattr(self.spec, "sensor_args", {}).get(name) or {})
+
     def sensor(self, name: str):
-        """The sensor object for one of the model's inputs, built on first use (a model whose
-        images arrive already prepared needs no sensor plugin installed)."""
+        """The sensor object for one of the model's inputs, built on first use with the options
+        the model declares (a model whose images arrive already prepared needs no sensor plugin)."""
         if name not in self._sensors:
-            self._sensors[name] = registry("sensors").build(name)
+            from ..sensors.choice import SensorChoice, build_sensor
+
+            args = self.declared_args(name)
+            self._sensors[name] = build_sensor(SensorChoice(name, json.dumps(args, sort_keys=True)), slot=name,
+                                               where=f"model spec: sensors: {name}") if args \
+                else registry("sensors").build(name)
         return self._sensors[name]
 
     def sensor_for(self, sample: Sample, slot: str, where: str):
-        """The sensor reading input ``slot`` of ``sample``: its own choice (``sample.sensors``), else the default."""
-        from ..sensors.choice import build_sensor, parse_choice
+        """The sensor reading input ``slot`` of ``sample``: its own choice (``sample.sensors``), else
+        the default (see the class docstring for the order)."""
+        from ..sensors.choice import SensorChoice, build_sensor, parse_choice
 
         if slot not in sample.sensors:
             return self.sensor(slot)
         choice = parse_choice(sample.sensors[slot], where=f"{where}: sensors.{slot}")
+        if choice.name == slot and self.declared_args(slot):  # the declared sensor: caller options win
+            choice = SensorChoice(slot, json.dumps({**self.declared_args(slot), **choice.args}, sort_keys=True))
         key = (choice.name, choice.args_json)
         if key not in self._chosen:
             self._chosen[key] = build_sensor(choice, slot=slot, where=f"{where}: sensors.{slot}")
@@ -151,7 +186,7 @@ class BatchBuilder:
                 out[s] = item
                 continue
             if s != given[0] and isinstance(primary, Raster):
-                item = align_pair(primary, item)
+                item = align_pair(primary, item, min_overlap=self.min_overlap)
             out[s] = sensors[s].prepare(item)
         return out
 

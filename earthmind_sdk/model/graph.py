@@ -15,6 +15,7 @@ Submodules: ``vision_model``, ``mlp1``, ``language_model`` (the HF causal LM), `
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Sequence
 
 import torch
@@ -37,13 +38,33 @@ def _build(kind: str, part: dict[str, Any], where: str, **context: Any):
         raise RecipeError(f"model spec: {where}: {part['name']!r} rejected its arguments: {exc}") from None
 
 
+def check_encoder_input(encoder: Any, name: str) -> None:
+    """An encoder declares the input it expects: ``image_size`` (pixels per tile side) and the
+    per-channel ``mean`` and ``std`` its tiles are normalised with (three numbers each, std > 0)."""
+    problems = []
+    size = getattr(encoder, "image_size", None)
+    if not isinstance(size, int) or size < 1:
+        problems.append(f"image_size {size!r} (a positive integer)")
+    for attr in ("mean", "std"):
+        value = getattr(encoder, attr, None)
+        try:
+            ok = len(value) == 3 and all(math.isfinite(float(v)) and (attr == "mean" or float(v) > 0) for v in value)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            problems.append(f"{attr} {value!r} (three numbers{', each > 0' if attr == 'std' else ''})")
+    if problems:
+        raise RecipeError(f"model spec: encoder {name!r} must declare its input: " + "; ".join(problems))
+
+
 class EarthMindModel(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
         img = spec.image
         self.vision_model = _build("encoders", spec.encoder, "encoder")
-        if getattr(self.vision_model, "image_size", img["size"]) != img["size"]:
+        check_encoder_input(self.vision_model, spec.encoder["name"])
+        if self.vision_model.image_size != img["size"]:
             raise RecipeError(f"model spec: image.size is {img['size']} but the encoder takes "
                               f"{self.vision_model.image_size} px images")
         if hasattr(self.vision_model, "select_layer"):
@@ -73,18 +94,23 @@ class EarthMindModel(nn.Module):
     # -- properties the pipeline reads ------------------------------------------------------
     @property
     def fusion_uses_text(self) -> bool:
-        """Whether the fusion wants the question's token embeddings (text-guided HCA)."""
-        if self.fusion is None:
-            return False
-        return bool(getattr(self.fusion, "uses_text", getattr(self.fusion, "name", "") == "hca"))
+        """Whether the fusion wants the question's token embeddings: what it declares
+        (``uses_text``, e.g. text-guided HCA), never decided from its name."""
+        return bool(getattr(self.fusion, "uses_text", False)) if self.fusion is not None else False
 
     @property
     def sam_image_size(self) -> int:
         return int(self.grounding_encoder.image_size) if self.grounding_encoder is not None else 1024
 
     # -- vision side -------------------------------------------------------------------------
+    @property
+    def pixel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std) the vision encoder declares for its input."""
+        return tuple(self.vision_model.mean), tuple(self.vision_model.std)
+
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
-        """One frame (3, H, W) in [0, 1] -> normalised tiles (T, 3, S, S), InternVL dynamic tiling."""
+        """One frame (3, H, W) in [0, 1] -> normalised tiles (T, 3, S, S), InternVL dynamic tiling,
+        normalised with the encoder's declared mean and std."""
         frame = tiling.check_frame(frames, "preprocess")
         img = self.spec.image
         args = (img["size"], img["min_tiles"], img["max_tiles"], img["use_thumbnail"])
@@ -92,7 +118,7 @@ class EarthMindModel(nn.Module):
             tiles = tiling.tile_image_pil(tiling.to_uint8(frame), *args)
         else:
             tiles = tiling.tile_image(frame, *args)
-        return tiling.normalize(tiles)
+        return tiling.normalize(tiles, *self.pixel_stats)
 
     def preprocess_sam(self, frames: torch.Tensor) -> torch.Tensor:
         """One frame (3, H, W) in [0, 1] -> the SAM2 input (3, S, S): plain resize, bf16-rounded ImageNet stats."""

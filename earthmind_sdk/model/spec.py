@@ -3,7 +3,9 @@
 A spec is a YAML file or a dict::
 
     base: sa2va-4b                  # optional: start from a bundled spec or a .yaml beside this file
-    sensors: [optical]              # input sensors, primary first (paired mode: sar, optical)
+    sensors: [optical]              # input sensors, primary first (paired mode: sar, optical);
+                                    # an entry may carry the sensor's options (how inputs are prepared):
+                                    # {name: sar, args: {speckle_filter: refined_lee}}
     segment_sensor: optical         # the image SAM2 segments (default: the first sensor)
     template: phi3_chat             # chat template name (the tokenizer side uses it)
     image: {size: 448, patch: 14, downsample_ratio: 0.5, min_tiles: 1, max_tiles: 12,
@@ -15,6 +17,11 @@ A spec is a YAML file or a dict::
     fusion: null | {name: concat | mma | hca, args: {...}}
     language_model: {name: qwen2, args: {...HF config fields...}}
     decoder: null | {name: sam2, args: {config: sam2_hiera_l, overrides: {...}}}
+
+Each ``sensors`` entry names an input and the registered sensor that reads it (the input is
+called after its sensor, as ``Sample.images`` keys and fusion weights are); its ``args`` are
+plain values bound against the sensor's signature, never built here. They travel into a saved
+checkpoint's ``config.json``, so a checkpoint says how its inputs must be prepared.
 
 Errors are :class:`~earthmind_sdk.errors.RecipeError` naming the key path and what is allowed.
 """
@@ -55,13 +62,22 @@ class ModelSpec:
     template: str = "phi3_chat"
     segment_sensor: Optional[str] = None
     name: str = "custom"
+    #: input -> the options its sensor prepares it with (only inputs that declare any)
+    sensor_args: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.segment_sensor is None:
             self.segment_sensor = self.sensors[0]
 
+    def sensor_entries(self) -> list[Any]:
+        """The ``sensors`` list as a spec writes it: a name, or ``{name, args}`` where options are declared."""
+        return [{"name": s, "args": copy.deepcopy(self.sensor_args[s])} if self.sensor_args.get(s) else s
+                for s in self.sensors]
+
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy({k: getattr(self, k) for k in _TOP})
+        out = copy.deepcopy({k: getattr(self, k) for k in _TOP})
+        out["sensors"] = self.sensor_entries()
+        return out
 
 
 def bundled_spec_names() -> list[str]:
@@ -169,11 +185,7 @@ def validate_spec(raw: Any, where: str = "model spec") -> ModelSpec:
     unknown = sorted(set(raw) - set(_TOP))
     if unknown:
         raise RecipeError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_TOP)}")
-    sensors = raw.get("sensors")
-    if not isinstance(sensors, list) or not sensors or not all(isinstance(s, str) for s in sensors):
-        raise RecipeError(f"{where}: sensors: expected a non-empty list of sensor names, got {sensors!r}")
-    if len(set(sensors)) != len(sensors):
-        raise RecipeError(f"{where}: sensors: {sensors} lists a sensor twice")
+    sensors, sensor_args = parse_sensor_entries(raw.get("sensors"), f"{where}: sensors", RecipeError)
     for key, kind in _COMPONENTS.items():
         value = raw.get(key)
         if value is None:
@@ -230,7 +242,54 @@ def validate_spec(raw: Any, where: str = "model spec") -> ModelSpec:
     return ModelSpec(sensors=list(sensors), encoder=raw["encoder"], projector=raw["projector"],
                      language_model=raw["language_model"], fusion=raw["fusion"], decoder=raw["decoder"],
                      image=img, tokens=raw["tokens"], template=template, segment_sensor=seg,
-                     name=str(raw.get("name", "custom")))
+                     name=str(raw.get("name", "custom")), sensor_args=sensor_args)
+
+
+def parse_sensor_entries(value: Any, where: str, error: type = RecipeError) -> tuple[list[str], dict[str, dict]]:
+    """A spec's ``sensors`` list -> (input names, {input: sensor options}).
+
+    An entry is a sensor name or ``{name, args}``. Names are registered sensors or a family
+    (``optical``, ``sar``, ``multispectral``: an input whose images may arrive prepared);
+    options are plain values bound against the sensor class's signature, which is looked up,
+    never called. ``error`` is the class raised (RecipeError for specs, CheckpointError for a
+    checkpoint's config.json), its message naming ``where`` and the entry."""
+    from ..plugins import registry
+    from ..schema import bind_args, check_plain
+    from ..sensors.choice import FAMILIES
+
+    if not isinstance(value, list) or not value:
+        raise error(f"{where}: expected a non-empty list of sensor names or {{name, args}}, got {value!r}")
+    names: list[str] = []
+    options: dict[str, dict] = {}
+    reg = registry("sensors")
+    for i, entry in enumerate(value):
+        here = f"{where}[{i}]"
+        if isinstance(entry, dict):
+            extra = sorted(map(str, set(entry) - {"name", "args"}))
+            if extra:
+                raise error(f"{here}: unknown key(s) {', '.join(extra)}; allowed: name, args")
+            name, args = entry.get("name"), entry.get("args") or {}
+        else:
+            name, args = entry, {}
+        if not isinstance(name, str) or not name:
+            raise error(f"{here}: expected a sensor name or {{name, args}}, got {entry!r}")
+        if not isinstance(args, dict):
+            raise error(f"{here}.args: expected a mapping of option names to values, got {type(args).__name__}")
+        if name not in reg and (args or name not in FAMILIES):
+            raise error(f"{here}.name: no sensor {name!r} is installed (installed: "
+                        f"{', '.join(reg.names()) or 'none'}; `earthmind plugins` lists them)")
+        check_plain(args, f"{here}.args", error)
+        if args:
+            try:
+                factory = reg.get(name)
+            except Exception as exc:  # noqa: BLE001 - a plugin whose module fails to import
+                raise error(f"{here}.name: sensor {name!r} cannot be loaded: {exc}") from None
+            bind_args(factory, args, f"{here}.args", error)
+            options[name] = copy.deepcopy(args)
+        if name in names:
+            raise error(f"{where}: {[*names, name]} lists the sensor {name!r} twice")
+        names.append(name)
+    return names, options
 
 
 def _merge(value: Any, defaults: dict[str, Any], where: str) -> dict[str, Any]:

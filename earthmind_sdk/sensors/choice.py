@@ -26,7 +26,6 @@ from ..errors import EarthMindError, RasterError, UnknownComponentError, name_li
 FAMILIES = ("optical", "sar", "multispectral")
 #: The command-line flag of each family's input (``earthmind infer``).
 CLI_FLAGS = {"optical": "--image", "sar": "--sar", "multispectral": "--ms"}
-_SCALARS = (str, int, float, bool, type(None))
 
 
 class SensorChoiceError(EarthMindError, ValueError):
@@ -97,17 +96,9 @@ def parse_options(items: Sequence[str], *, where: str) -> dict[str, Any]:
 
 
 def _check_plain(value: Any, where: str) -> None:
-    if isinstance(value, _SCALARS):
-        return
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            _check_plain(v, where)
-        return
-    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
-        for v in value.values():
-            _check_plain(v, where)
-        return
-    raise SensorChoiceError(f"{where}: options must be plain values (text, numbers, lists), got {type(value).__name__}")
+    from ..schema import check_plain
+
+    check_plain(value, where, SensorChoiceError)
 
 
 def sensor_family(name: str) -> Optional[str]:

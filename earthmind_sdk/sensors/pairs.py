@@ -74,7 +74,8 @@ def align_pair(primary: Raster, secondary: Raster, *, resampling: str = "bilinea
                                  f"(CRS {secondary.crs} vs {primary.crs}); they are not a pair")
         if frac < min_overlap:
             raise AlignmentError(f"{s} covers only {frac:.0%} of {p} (at least {min_overlap:.0%} needed); "
-                                 f"crop both to the shared area or lower min_overlap")
+                                 f"crop both to the shared area or lower the threshold (--min-overlap on the "
+                                 f"command line, Pipeline(..., min_overlap=...) in Python)")
         from ..io.resample import resample_like
 
         out = resample_like(secondary, primary, resampling=resampling)

@@ -150,8 +150,14 @@ class InternViT(nn.Module):
     """images (T, 3, S, S) -> patch tokens (T, (S/p)^2, hidden), class token dropped.
 
     ``select_layer`` picks the hidden state that leaves the tower (-1: the last layer; the
-    layers after it are still built, so checkpoints load, but are not run).
+    layers after it are still built, so checkpoints load, but are not run). Declares the input
+    it was trained on: ``mean`` / ``std`` (InternVL's ImageNet statistics, its
+    ``build_transform``) and ``image_size``; preprocessing normalises with them.
     """
+
+    #: InternVL's ``IMAGENET_MEAN`` / ``IMAGENET_STD``
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
     def __init__(self, hidden_size: int = 1024, intermediate_size: int = 4096, num_attention_heads: int = 16,
                  num_hidden_layers: int = 24, image_size: int = 448, patch_size: int = 14, num_channels: int = 3,

@@ -2,6 +2,9 @@
 
 Pretrained weights come only from a local file (``pretrained_file``): nothing is downloaded.
 Prefix tokens (class, register tokens) are dropped; CNNs' feature maps are flattened to tokens.
+The input the tower expects (``mean``, ``std``, and ``image_size`` when not given) is timm's
+own data configuration of the model (``resolve_model_data_config``, from its ``pretrained_cfg``),
+which preprocessing uses; nothing is guessed from the model's name.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from torch import nn
 
 
 class TimmBackbone(nn.Module):
-    def __init__(self, model_name: str, image_size: int = 224, pretrained_file: Optional[str] = None,
+    def __init__(self, model_name: str, image_size: Optional[int] = None, pretrained_file: Optional[str] = None,
                  model_args: Optional[dict[str, Any]] = None):
         super().__init__()
         import timm
@@ -26,11 +29,13 @@ class TimmBackbone(nn.Module):
             if not path.is_file():
                 raise FileNotFoundError(f"timm encoder {model_name}: pretrained_file {path} does not exist")
             kwargs.update(pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
-        if "img_size" not in kwargs and _takes_img_size(model_name):
-            kwargs["img_size"] = image_size
-        self.model = timm.create_model(model_name, num_classes=0, **kwargs)
+        self.model = _create(timm, model_name, image_size, kwargs)
+        data = timm.data.resolve_model_data_config(self.model)
+        self.mean = tuple(float(v) for v in data["mean"])
+        self.std = tuple(float(v) for v in data["std"])
         self.model_name = model_name
-        self.image_size = int(image_size)
+        image_size = int(image_size if image_size is not None else data["input_size"][-1])
+        self.image_size = image_size
         self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0))
         was_training = self.model.training
         self.model.eval()  # batch norm cannot see a batch of one in training mode
@@ -63,5 +68,14 @@ class TimmBackbone(nn.Module):
         return f.flatten(1, 2)
 
 
-def _takes_img_size(name: str) -> bool:
-    return any(k in name for k in ("vit", "deit", "eva", "beit", "swin", "dino"))
+def _create(timm, name: str, image_size: Optional[int], kwargs: dict[str, Any]):
+    """The timm model, built for ``image_size`` when its constructor takes ``img_size`` (a
+    transformer's position table); a model that refuses the argument (a CNN) takes any size."""
+    if image_size is None or "img_size" in kwargs:
+        return timm.create_model(name, num_classes=0, **kwargs)
+    try:
+        return timm.create_model(name, num_classes=0, img_size=int(image_size), **kwargs)
+    except TypeError as exc:
+        if "img_size" not in str(exc):
+            raise
+        return timm.create_model(name, num_classes=0, **kwargs)

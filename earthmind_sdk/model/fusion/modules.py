@@ -28,6 +28,9 @@ class Fusion(nn.Module):
 
     name = "fusion"
     n_sensors: Optional[int] = None  # None: any number
+    #: True when ``forward`` reads ``text_embeds`` (the question after the image): the batch
+    #: builder computes them only for such a fusion. A plugin fusion declares it the same way.
+    uses_text: bool = False
 
     def __init__(self, dim: int, keep_ratio: float = 1.0):
         super().__init__()
@@ -197,6 +200,7 @@ class HCAFusion(Fusion):
 
     name = "hca"
     n_sensors = 2
+    uses_text = True
 
     def __init__(self, dim: int, tau: float = 0.1, text_tau: float = 0.2, rel_mix: float = 0.7,
                  normalize: str = "sample", keep_ratio: float = 1.0):
