@@ -8,6 +8,7 @@ timing only means something on an idle machine (2 cores for the README's claim).
 
     python benchmarks/quickstart_targets.py            # seed 0
     python benchmarks/quickstart_targets.py seed=1     # the same recipe, another seed
+    python benchmarks/quickstart_targets.py output.dir=out/qs   # keep the run's folder (else a temporary one)
 
 Exit status 0 when every target is met within the time limit, 1 otherwise.
 """
@@ -26,11 +27,12 @@ LIMIT_S = 600.0
 
 
 def main(argv: list[str]) -> int:
-    overrides = [a for a in argv if "=" in a]
+    overrides = [a for a in argv if "=" in a and not a.startswith("output.dir=")]
+    keep = next((a.split("=", 1)[1] for a in argv if a.startswith("output.dir=")), None)
     seed = next((a.split("=", 1)[1] for a in overrides if a.startswith("seed=")), "0")
     exe = Path(sys.executable).with_name("earthmind")
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "quickstart"
+        out = Path(keep).resolve() if keep else Path(tmp) / "quickstart"
         load_before = os.getloadavg()
         t0 = time.perf_counter()
         res = subprocess.run([str(exe), "run", "recipes/quickstart.yaml", *overrides, f"output.dir={out}"],
