@@ -250,7 +250,7 @@ _TRAIN = {
     "lr_scale": Field((dict, type(None)), default=None,
                       doc="{submodule path: factor}: that part learns at factor x lr (e.g. grounding_encoder: 0.5)"),
     "sensor_dropout": Field((dict, type(None)), default=None,
-                            doc="{sensor: probability} of blanking that sensor's image in closed questions"),
+                            doc="{sensor: probability} of removing that sensor's image from closed questions (the ablation of eval)"),
 }
 
 TRAIN_JOB = Job(
@@ -307,6 +307,6 @@ EVAL_JOB = Job(
         "batch_size": Field(int, default=8, ge=1),
         "max_new_tokens": Field(int, default=64, ge=1),
         "ablate": Field((str, type(None)), default=None, registry="sensors",
-                        doc="blank this sensor's image (e.g. sar) to measure how much the model uses it"),
+                        doc="remove this sensor's image (e.g. sar) to measure what the model gets from it; all sensors: blanked (blind)"),
     }),
 )

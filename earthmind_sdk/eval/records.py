@@ -9,8 +9,9 @@ wrong and is counted in ``unparsed``. Where the record keeps the reference's own
 comparison (:func:`squash` of both sides). Open answers (captioning-type tasks) get BLEU-4,
 ROUGE-L and CIDEr-D; masks get gIoU / cIoU with a missing mask counting as IoU 0; box answers
 (``visual_grounding``) get Acc@0.5, a ``[SEG]`` mask standing for its bounding box. Results
-group by the record's ``meta["task_type"]`` when it has one. ``ablate`` blanks one sensor's
-image, to check that the model uses it at all. Scoring works on prediction rows
+group by the record's ``meta["task_type"]`` when it has one. ``ablate`` removes one sensor's
+image (see :meth:`~earthmind_sdk.model.batching.BatchBuilder.ablate`; naming all of a model's
+sensors blanks them, a blind baseline), to measure what the model gets from it. Scoring works on prediction rows
 (:func:`score_rows`), so a saved ``predictions.jsonl`` can be re-scored without the model:
 ``python -m earthmind_sdk.eval.records predictions.jsonl``.
 """
@@ -31,7 +32,7 @@ def evaluate_records(pipe, records: Sequence, *, batch_size: int = 8, max_new_to
                      done_rows: Sequence[dict] = (), progress: Any = None, desc: str = "eval") -> dict[str, Any]:
     """Run ``pipe`` on the records' samples and score the answers (see the module docstring);
     ``predictions`` receives one row per record, the input of :func:`score_rows`. ``ablate``
-    names one sensor to blank, or several (all of a model's sensors give a blind baseline).
+    names one sensor to remove, or several (all of a model's sensors are blanked: a blind baseline).
 
     Records go through in batches of ``batch_size`` cut from the whole list (records already
     done are then left out of theirs, as a sharded run does it): ``on_rows`` receives each batch's rows as
@@ -76,12 +77,12 @@ def predict_batches(pipe, records: Sequence, batches: Sequence[Sequence[int]], *
 
 def _predict_rows(pipe, chunk: Sequence, *, batch_size: int, max_new_tokens: int,
                   ablate: str | Sequence[str] | None) -> list[dict]:
-    """Prediction rows for ``(index, record)`` pairs (the index keeps ablation blanking stable)."""
+    """Prediction rows for ``(index, record)`` pairs (the index names a sample in ablation errors)."""
     samples = [r.sample for _, r in chunk]
     if ablate:
         sensors = [ablate] if isinstance(ablate, str) else list(ablate)
         try:
-            samples = [pipe.builder.blank(s, i, sensors) for (i, _), s in zip(chunk, samples)]
+            samples = [pipe.builder.ablate(s, i, sensors) for (i, _), s in zip(chunk, samples)]
         except EarthMindError as exc:
             raise ValueError(f"ablate: {exc}") from None
     results = pipe(samples, batch_size=batch_size, max_new_tokens=max_new_tokens)

@@ -2,7 +2,7 @@
 and show what fusion buys.
 
 Stages: generate scenes -> evaluate the untrained model -> train -> evaluate with both sensors,
-with SAR blanked (the evaluation's sensor ablation) and with both blanked (blind baseline) ->
+with SAR removed (the evaluation's sensor ablation) and with both blanked (blind baseline) ->
 save the checkpoint -> write example GeoTIFF pairs with clouds, one figure per example and the
 loss curve -> ``results.json`` and a table of the metrics (see :mod:`earthmind_sdk.train.fusion_report`).
 The held-out scenes come from another seed (``seed + 10000``) than the training scenes.

@@ -190,9 +190,29 @@ class BatchBuilder:
             out[s] = sensors[s].prepare(item)
         return out
 
+    def ablate(self, sample: Sample, index: int, sensors) -> Sample:
+        """``sample`` without the images of ``sensors``: the sensor ablation of evaluation and the
+        sensor dropout of training. While another sensor remains, the named ones are removed and
+        the model answers from the rest as it would for a user who has only those (a paired model
+        then sees one sensor's tokens, unfused); when every image is named (a blind baseline) they
+        are blanked instead, since the model needs an input."""
+        import copy
+
+        sensors = list(sensors)
+        missing = [s for s in sensors if s not in sample.images]
+        if missing:
+            raise EarthMindError(f"sample {sample.id or index}: no {missing[0]!r} image to remove "
+                                 f"(it has {sorted(sample.images)})")
+        if not any(s not in sensors for s in sample.images):
+            return self.blank(sample, index, sensors)
+        out = copy.copy(sample)
+        out.images = {s: img for s, img in sample.images.items() if s not in sensors}
+        out.sensors = {s: v for s, v in sample.sensors.items() if s not in sensors}
+        return out
+
     def blank(self, sample: Sample, index: int, sensors) -> Sample:
-        """A copy of ``sample`` whose prepared (aligned) images of ``sensors`` are zeros: the
-        sensor ablation of evaluation and the sensor dropout of training."""
+        """A copy of ``sample`` whose prepared (aligned) images of ``sensors`` are zeros (the blind
+        baseline of :meth:`ablate`)."""
         import copy
 
         prepared = self.prepare(sample, index)

@@ -2,7 +2,7 @@
 its chance level, referring-segmentation mIoU, and what SAR adds under clouds.
 
 Inputs are the prediction rows of :func:`earthmind_sdk.eval.records.evaluate_records` (one run
-with both sensors, one with SAR blanked, one with every sensor blanked) and the records, whose
+with both sensors, one with SAR removed, one with every sensor blanked) and the records, whose
 ``meta`` holds ``task_type`` and ``hidden``. Chance is 1 / (number of distinct answers of the
 subtask in this question set); ``max_answer_share`` is the most frequent answer's share, the
 balance check (it equals chance when labels are perfectly balanced).

@@ -12,8 +12,8 @@ power with gamma speckle) pair on one grid, with exact object masks:
 Clouds exist only in optical: thin cloud veils the ground (still visible), thick cloud is
 opaque, and thick cloud casts a shadow that darkens the optical ground beside it. SAR is
 unaffected by both. Each scene has one of three skies: clear (at most a thin veil), broken
-(thick clouds over part of the scene, never over more than half of any object, so the optical
-image still shows every object) and overcast (thick cloud over the whole scene: only SAR sees
+(thick clouds over part of the scene, never over more than a quarter of any object, so the
+optical image still shows every object) and overcast (thick cloud over the whole scene: only SAR sees
 the ground).
 
 Questions span EarthMind-Bench's closed subtasks (existence, counting, classification, spatial
@@ -32,6 +32,11 @@ LAND_COVER = ("forest", "farmland", "urban")
 NUMBER_WORDS = ("zero", "one", "two", "three")
 SKIES = ("clear", "broken", "broken", "overcast")  # drawn equally often: half the scenes broken
 HIDDEN_COVER = 0.9  # share of a question's mask under thick cloud that makes it "hidden"
+BROKEN_MAX_COVER = 0.25  # most of an object a broken sky's thick cloud may hide: optical still sees it
+# Building sides as a share of the scene (14-17 px at 112 px). Four tokens a side (28 px each)
+# cannot tell buildings apart; the count is read from the bright area, which this narrow range
+# keeps unambiguous (three of the smallest cover more than two of the largest).
+BUILDING_SIDE = (0.125, 0.152)
 CLOSED_SUBTASKS = ("existence", "counting", "classification", "spatial_relation")
 
 QUESTIONS = {
@@ -40,6 +45,9 @@ QUESTIONS = {
     "classification": "Classify the scene.",
     "spatial_relation": "Is the water body to the left or to the right of the buildings?",
 }
+# the spatial question is asked both ways round: twice the examples of the rarest subtask, and
+# an answer that depends on which object the question names, not on a memorised side
+SPATIAL_REVERSED = "Are the buildings to the left or to the right of the water body?"
 
 # linear backscatter (sigma0) and optical RGB of each surface
 _SAR = {"forest": 0.12, "farmland": 0.05, "urban": 0.25, "water": 0.004, "tarmac": 0.005, "building": 2.0}
@@ -109,11 +117,11 @@ def _dilate(mask: np.ndarray, steps: int = 2) -> np.ndarray:
 
 
 def _place(rng, size, draw, occupied, thick, tries=60):
-    """A mask from ``draw()`` that keeps 2 pixels away from ``occupied`` and lies at most half
-    under thick cloud; None when no draw fits."""
+    """A mask from ``draw()`` that keeps 2 pixels away from ``occupied`` and lies at most
+    ``BROKEN_MAX_COVER`` under thick cloud; None when no draw fits."""
     for _ in range(tries):
         m = draw()
-        if (_dilate(m) & occupied).any() or cloud_cover(m, thick) > 0.5:
+        if (_dilate(m) & occupied).any() or cloud_cover(m, thick) > BROKEN_MAX_COVER:
             continue
         return m
     return None
@@ -156,7 +164,7 @@ def make_scene(rng: np.random.Generator, size: int = 112, *, water: bool | None 
     buildings = np.zeros((size, size), bool)
     for _ in range(n_buildings):
         def draw_building():
-            h, w = rng.integers(size // 10, size // 6, 2)
+            h, w = rng.integers(max(2, round(size * BUILDING_SIDE[0])), max(3, round(size * BUILDING_SIDE[1])) + 1, 2)
             lo, hi = (1, size - w - 1)
             if both:
                 lo, hi = (half + 2, size - w - 1) if water_side == 0 else (1, half - w - 2)
@@ -215,8 +223,8 @@ def make_scene(rng: np.random.Generator, size: int = 112, *, water: bool | None 
 def _questions(s: Scene, water_side: int) -> list[dict]:
     whole = np.ones_like(s.water)
 
-    def closed(subtask, answer, about, task="vqa", task_args=None):
-        return {"question": QUESTIONS[subtask], "answer": answer, "task": task, "task_args": task_args or {},
+    def closed(subtask, answer, about, task="vqa", task_args=None, question=None):
+        return {"question": question or QUESTIONS[subtask], "answer": answer, "task": task, "task_args": task_args or {},
                 "subtask": subtask, "hidden": cloud_cover(about, s.thick_cloud) >= HIDDEN_COVER}
 
     has_water = bool(s.water.any())
@@ -226,7 +234,9 @@ def _questions(s: Scene, water_side: int) -> list[dict]:
         closed("classification", s.land_cover, whole, "scene_classification", {"labels": list(LAND_COVER)}),
     ]
     if has_water and s.n_buildings:
-        qa.append(closed("spatial_relation", "Left" if water_side == 0 else "Right", s.water | s.buildings))
+        sides = ("Left", "Right") if water_side == 0 else ("Right", "Left")
+        qa.append(closed("spatial_relation", sides[0], s.water | s.buildings))
+        qa.append(closed("spatial_relation", sides[1], s.water | s.buildings, question=SPATIAL_REVERSED))
     for what, m in (("water body", s.water), ("buildings", s.buildings)):
         if m.any():
             qa.append({"question": f"Please segment the {what}.", "answer": "Sure, [SEG].",

@@ -56,7 +56,7 @@ class TrainConfig:
     tensorboard: bool = True            # TensorBoard events beside the JSON-lines log, when installed
     shard: str = "replicate"            # "fsdp2": shard weights, grads and optimizer state (full fine-tuning)
     lr_scale: dict | None = None        # {submodule path: factor of lr}, e.g. {"grounding_encoder": 0.5}
-    sensor_dropout: dict | None = None  # {sensor: probability its image is blanked in a closed question}
+    sensor_dropout: dict | None = None  # {sensor: probability its image is removed from a closed question}
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -170,7 +170,7 @@ class Trainer:
         return [{"params": rest, "scale": 1.0}, *groups] if rest else groups
 
     def _dropout(self, records: list[Record]) -> list:
-        """The records' samples, with each sensor named in ``sensor_dropout`` blanked at its
+        """The records' samples, with each sensor named in ``sensor_dropout`` removed at its
         probability in closed questions (masks are learned on the real images), so the model
         learns to answer from the sensors that remain, as the evaluation's ablation asks."""
         drop = self.cfg.sensor_dropout or {}
@@ -179,8 +179,8 @@ class Trainer:
             off = [s for s, p in drop.items() if not r.masks and self.dropout_rng.random() < p
                    and s in r.sample.images]
             if len(off) == len(r.sample.images):
-                off = off[:-1]  # never blank every sensor
-            samples.append(self.builder.blank(r.sample, i, off) if off else r.sample)
+                off = off[:-1]  # never every sensor
+            samples.append(self.builder.ablate(r.sample, i, off) if off else r.sample)
         return samples
 
     # -- one step --------------------------------------------------------------------------

@@ -72,3 +72,22 @@ def test_position_embedding_interpolates_for_other_sizes():
     with torch.no_grad():
         out = vit(torch.randn(1, 3, 56, 42))
     assert out.shape == (1, 4 * 3, 32)
+
+
+def test_sincos_position_init_tells_rows_and_columns_apart():
+    from earthmind_sdk.model.encoders.internvit import InternViT, sincos_2d
+
+    torch.manual_seed(0)
+    tower = InternViT(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=1,
+                      image_size=56, patch_size=14, position_init="sincos")
+    pos = tower.embeddings.position_embedding[0, 1:].detach()
+    torch.testing.assert_close(pos, sincos_2d((4, 4), 32))
+    grid = pos.reshape(4, 4, 32)
+    # the row half is the same along a row and differs between rows; the column half the other way
+    assert torch.equal(grid[:, 0, :16], grid[:, 3, :16]) and not torch.equal(grid[0, :, :16], grid[3, :, :16])
+    assert torch.equal(grid[0, :, 16:], grid[3, :, 16:]) and not torch.equal(grid[:, 0, 16:], grid[:, 3, 16:])
+    # every position has its own code, and nearby positions are more alike than far ones
+    assert torch.cdist(pos, pos).fill_diagonal_(1.0).min() > 0.1
+    assert torch.dist(grid[0, 0], grid[0, 1]) < torch.dist(grid[0, 0], grid[0, 3])
+    with pytest.raises(ValueError, match="position_init must be 'normal' or 'sincos'"):
+        InternViT(hidden_size=32, num_hidden_layers=1, image_size=56, position_init="learned")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from earthmind_sdk.train.data import SyntheticScenes
-from earthmind_sdk.train.synthetic import (CLOSED_SUBTASKS, HIDDEN_COVER, _CLOUD_RGB, cloud_cover, make_scene,
-                                           make_scenes)
+from earthmind_sdk.train.synthetic import (BROKEN_MAX_COVER, CLOSED_SUBTASKS, HIDDEN_COVER, QUESTIONS,
+                                           SPATIAL_REVERSED, _CLOUD_RGB, cloud_cover, make_scene, make_scenes)
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +23,17 @@ def test_answers_of_every_closed_subtask_are_balanced(scenes):
     assert set(answers["spatial_relation"]) == {"Left", "Right"}
     for counts in answers.values():
         assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_spatial_question_is_asked_both_ways_round(scenes):
+    for s in scenes:
+        spatial = {q["question"]: q["answer"] for q in s.qa if q["subtask"] == "spatial_relation"}
+        if s.water.any() and s.n_buildings:
+            water_left = s.water.nonzero()[1].mean() < s.buildings.nonzero()[1].mean()
+            assert spatial == {QUESTIONS["spatial_relation"]: "Left" if water_left else "Right",
+                               SPATIAL_REVERSED: "Right" if water_left else "Left"}
+        else:
+            assert not spatial
 
 
 def test_clouds_hide_optical_only_and_sar_is_unaffected(scenes):
@@ -74,9 +85,9 @@ def test_masks_are_exact_and_the_hidden_flag_comes_from_them(scenes):
         assert count["hidden"] == (cloud_cover(about, s.thick_cloud) >= HIDDEN_COVER)
         if s.sky == "overcast":
             assert all(q["hidden"] for q in s.qa)
-        if s.sky == "broken":  # broken cloud never hides more than half of an object
+        if s.sky == "broken":  # broken cloud never hides more than a quarter of an object
             for m in (s.water, s.buildings):
-                assert cloud_cover(m, s.thick_cloud) <= 0.5 or not m.any()
+                assert cloud_cover(m, s.thick_cloud) <= BROKEN_MAX_COVER or not m.any()
     assert sum(q["hidden"] for s in scenes for q in s.qa) > 0
 
 
@@ -94,3 +105,13 @@ def test_held_out_records_carry_subtask_and_hidden_flag():
     assert {r.meta["task_type"] for r in records} >= {"existence", "counting", "classification"}
     assert all(isinstance(r.meta["hidden"], bool) for r in records)
     assert records[0].sample.images["sar"].data.shape == (1, 112, 112)
+
+
+def test_building_area_tells_the_count():
+    """At four tokens a side buildings merge; their bright area must still separate the counts."""
+    areas = {n: [] for n in range(1, 4)}
+    for s in make_scenes(96, seed=5):
+        if s.n_buildings:
+            areas[s.n_buildings].append(int(s.buildings.sum()))
+    for n in (1, 2):
+        assert max(areas[n]) < min(areas[n + 1]), (n, max(areas[n]), min(areas[n + 1]))

@@ -62,6 +62,23 @@ def _act(name: str) -> nn.Module:
     return _ACTS[name]()
 
 
+def sincos_2d(grid: tuple[int, int], dim: int) -> torch.Tensor:
+    """(h * w, dim) position codes in raster order: the first half of the channels encode the
+    row, the second the column, each as sines and cosines of dim / 4 geometric frequencies."""
+    if dim % 4:
+        raise ValueError(f"sincos position codes need a width divisible by 4, got {dim}")
+    h, w = grid
+    freq = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float32) / (dim // 4))
+    rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                                indexing="ij")
+
+    def code(pos: torch.Tensor) -> torch.Tensor:
+        angle = pos.reshape(-1, 1) * freq
+        return torch.cat([angle.sin(), angle.cos()], dim=1)
+
+    return torch.cat([code(rows), code(cols)], dim=1)
+
+
 class Embeddings(nn.Module):
     def __init__(self, dim: int, image_size: int, patch_size: int, channels: int):
         super().__init__()
@@ -163,8 +180,11 @@ class InternViT(nn.Module):
                  num_hidden_layers: int = 24, image_size: int = 448, patch_size: int = 14, num_channels: int = 3,
                  qkv_bias: bool = True, qk_normalization: bool = False, norm_type: str = "layer_norm",
                  layer_norm_eps: float = 1e-6, hidden_act: str = "gelu", initializer_factor: float = 0.1,
-                 initializer_range: float = 0.02, drop_path_rate: float = 0.0, select_layer: int = -1):
+                 initializer_range: float = 0.02, drop_path_rate: float = 0.0, select_layer: int = -1,
+                 position_init: str = "normal"):
         super().__init__()
+        if position_init not in ("normal", "sincos"):
+            raise ValueError(f"internvit: position_init must be 'normal' or 'sincos', got {position_init!r}")
         if image_size % patch_size:
             raise ValueError(f"internvit: image_size {image_size} is not a multiple of patch_size {patch_size}")
         if not -num_hidden_layers - 1 <= select_layer <= num_hidden_layers:
@@ -182,7 +202,7 @@ class InternViT(nn.Module):
         self.image_size = image_size
         self.patch_size = patch_size
         self.grid = (image_size // patch_size, image_size // patch_size)
-        self._init(initializer_range)
+        self._init(initializer_range, position_init)
 
     @classmethod
     def tiny_args(cls) -> dict[str, Any]:
@@ -190,8 +210,15 @@ class InternViT(nn.Module):
 
         return tiny_args("encoder")
 
-    def _init(self, std: float) -> None:
+    def _init(self, std: float, position_init: str = "normal") -> None:
+        """Weights for training from scratch (a checkpoint replaces them). ``position_init``
+        "sincos" starts the patch position embeddings as fixed 2-D sine-cosine codes (as MAE
+        does) instead of small noise, so that from the first step each token says where in the
+        image it sits: a tiny model trained for minutes otherwise barely learns left from right."""
         nn.init.trunc_normal_(self.embeddings.position_embedding, std=std)
+        if position_init == "sincos":
+            with torch.no_grad():
+                self.embeddings.position_embedding[0, 1:] = sincos_2d(self.grid, self.out_dim)
         nn.init.trunc_normal_(self.embeddings.class_embedding, std=std)
         for m in self.modules():
             if isinstance(m, nn.Linear):
