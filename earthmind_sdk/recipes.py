@@ -237,6 +237,8 @@ _TRAIN = {
                           doc="override of lm 1.0, mask 2.0, dice 0.5, sap 0.1"),
     "num_points": Field(int, default=12544, ge=1, doc="points sampled per mask for the mask losses"),
     "sap": Field(bool, default=False, doc="Spatial Attention Prompting loss (v1), from the last layer's q/k"),
+    "sap_focus": Field(bool, default=False, doc="with sap: also pull a closed question's answer position toward "
+                                                "the objects it asks about (records with a focus mask)"),
     "log_every": Field(int, default=10, ge=1),
     "save_every": Field(int, default=0, ge=0, doc="checkpoint every N steps under output.dir/checkpoints/step-<N> (0: never)"),
     "keep_last": Field(int, default=2, ge=0, doc="checkpoints kept (0: all)"),

@@ -67,9 +67,12 @@ class Result:
 @dataclass
 class Record:
     """A sample with its target: the answer and, for segmentation, one (H, W) bool mask per
-    ``[SEG]`` in it. Training data and benchmarks both yield records."""
+    ``[SEG]`` in it. Training data and benchmarks both yield records. ``focus``, for a closed
+    question, is where its answer lies (the objects it asks about), when the data knows it: a
+    training target for where the answer looks (``train.sap_focus``)."""
 
     sample: Sample
     answer: str
     masks: list["np.ndarray"] = field(default_factory=list)  # (H, W) bool, one per [SEG]
     meta: dict = field(default_factory=dict)  # e.g. a benchmark's task type, kept for reports
+    focus: "np.ndarray | None" = None  # (H, W) bool

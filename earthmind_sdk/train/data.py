@@ -25,7 +25,9 @@ class SyntheticScenes:
 
     Scenes are handed over as georeferenced rasters (SAR as linear power), so the model's own
     sensors prepare them exactly as they prepare files at inference time. Each record's meta
-    holds its ``task_type`` (the subtask) and ``hidden`` (asked about what thick cloud hides)."""
+    holds its ``task_type`` (the subtask) and ``hidden`` (asked about what thick cloud hides); a
+    closed question about an object that is there has it as ``focus`` (water for existence and
+    the water-first spatial question, buildings for counting and the buildings-first one)."""
 
     def __init__(self, n_scenes: int = 256, size: int = 112, seed: int = 0, sensors=("sar", "optical")):
         from .synthetic import make_scenes
@@ -41,7 +43,8 @@ class SyntheticScenes:
                 masks = [qa["mask"]] if "mask" in qa else []
                 yield Record(Sample(images=images, prompt=qa["question"], task=qa["task"],
                                     task_args=dict(qa["task_args"]), id=f"scene{i}-q{j}"),
-                             qa["answer"], masks, {"task_type": qa["subtask"], "hidden": qa["hidden"], "scene": i})
+                             qa["answer"], masks, {"task_type": qa["subtask"], "hidden": qa["hidden"], "scene": i},
+                             focus=qa.get("focus"))
 
     def __len__(self) -> int:
         return sum(len(s.qa) for s in self.scenes)

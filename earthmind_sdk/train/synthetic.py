@@ -69,7 +69,7 @@ class Scene:
     thin_cloud: np.ndarray | None = None    # (H, W) bool
     shadow: np.ndarray | None = None        # (H, W) bool, cloud shadow on the optical ground
     tarmac: np.ndarray | None = None        # (H, W) bool
-    qa: list[dict] = field(default_factory=list)  # {question, answer, task, task_args, subtask, hidden[, mask]}
+    qa: list[dict] = field(default_factory=list)  # {question, answer, task, task_args, subtask, hidden[, mask][, focus]}
 
 
 def cloud_cover(mask: np.ndarray, thick: np.ndarray) -> float:
@@ -223,20 +223,24 @@ def make_scene(rng: np.random.Generator, size: int = 112, *, water: bool | None 
 def _questions(s: Scene, water_side: int) -> list[dict]:
     whole = np.ones_like(s.water)
 
-    def closed(subtask, answer, about, task="vqa", task_args=None, question=None):
+    def closed(subtask, answer, about, task="vqa", task_args=None, question=None, focus=None):
         return {"question": question or QUESTIONS[subtask], "answer": answer, "task": task, "task_args": task_args or {},
-                "subtask": subtask, "hidden": cloud_cover(about, s.thick_cloud) >= HIDDEN_COVER}
+                "subtask": subtask, "hidden": cloud_cover(about, s.thick_cloud) >= HIDDEN_COVER,
+                **({"focus": focus} if focus is not None else {})}
 
     has_water = bool(s.water.any())
     qa = [
-        closed("existence", "Yes" if has_water else "No", s.water if has_water else whole),
-        closed("counting", NUMBER_WORDS[s.n_buildings].capitalize(), s.buildings if s.n_buildings else whole),
+        closed("existence", "Yes" if has_water else "No", s.water if has_water else whole,
+               focus=s.water if has_water else None),
+        closed("counting", NUMBER_WORDS[s.n_buildings].capitalize(), s.buildings if s.n_buildings else whole,
+               focus=s.buildings if s.n_buildings else None),
         closed("classification", s.land_cover, whole, "scene_classification", {"labels": list(LAND_COVER)}),
     ]
     if has_water and s.n_buildings:
         sides = ("Left", "Right") if water_side == 0 else ("Right", "Left")
-        qa.append(closed("spatial_relation", sides[0], s.water | s.buildings))
-        qa.append(closed("spatial_relation", sides[1], s.water | s.buildings, question=SPATIAL_REVERSED))
+        qa.append(closed("spatial_relation", sides[0], s.water | s.buildings, focus=s.water))
+        qa.append(closed("spatial_relation", sides[1], s.water | s.buildings, question=SPATIAL_REVERSED,
+                         focus=s.buildings))
     for what, m in (("water body", s.water), ("buildings", s.buildings)):
         if m.any():
             qa.append({"question": f"Please segment the {what}.", "answer": "Sure, [SEG].",

@@ -45,6 +45,7 @@ class TrainConfig:
     loss_weights: dict | None = None
     num_points: int = 12544
     sap: bool = False
+    sap_focus: bool = False             # SAP also from a closed answer's position to its record's focus mask
     log_every: int = 10
     seed: int = 0
     save_every: int = 0                 # checkpoint every N steps under output.dir/checkpoints (0: never)
@@ -188,8 +189,9 @@ class Trainer:
         model, ids = self.model, self.builder.ids
         batch = self.builder.build(self._dropout(records), [r.answer for r in records])
         seg_pos = (batch.input_ids == ids["seg"]) & (batch.labels != -100)
+        rows = self._sap_rows(batch, seg_pos, records) if self.cfg.sap else []
         capture = contextlib.nullcontext()
-        if self.cfg.sap and seg_pos.any():
+        if rows:
             from ..model.fusion.sap import LastLayerQK
 
             capture = LastLayerQK(model.language_model)
@@ -204,7 +206,7 @@ class Trainer:
                         output_hidden_states=True, logits_to_keep=keep)
         parts = {"lm": causal_lm_loss(out.logits, batch.labels[:, -keep:])}
         if cap is not None:
-            parts["sap"] = self._sap(cap, batch, seg_pos, records)
+            parts["sap"] = self._sap(cap, batch, rows, records)
         if seg_pos.any() and getattr(model, "grounding_encoder", None) is not None:
             dev = self.builder.device
             logits = self.mask_logits(batch, out.hidden_states[-1], seg_pos, records)
@@ -233,14 +235,29 @@ class Trainer:
         sizes = [tuple(rec.masks[0].shape) if rec.masks else None for rec in records]
         return self.builder.mask_logits(batch.encoded, seg_hidden, sizes)
 
-    def _sap(self, cap, batch, seg_pos: torch.Tensor, records: list[Record]) -> torch.Tensor:
-        """Spatial Attention Prompting from the last layer's [SEG]-row queries and keys.
+    def _sap_rows(self, batch, seg_pos: torch.Tensor, records: list[Record]) -> list[tuple[int, int, Any]]:
+        """(sample, position, mask) for each attention target: every [SEG] with its mask and, with
+        ``sap_focus``, the position that predicts a closed answer's first token with the record's
+        focus mask (what the question asks about)."""
+        rows = []
+        for b, rec in enumerate(records):
+            rows += [(b, at, m) for at, m in zip(seg_pos[b].nonzero()[:, 0].tolist(), rec.masks)]
+        if self.cfg.sap_focus:
+            for b, rec in enumerate(records):
+                if rec.focus is not None and not rec.masks:
+                    first = int((batch.labels[b] != -100).nonzero()[0, 0])
+                    rows.append((b, first - 1, rec.focus))
+        return rows
 
-        Each [SEG] row's target is its mask max-pooled to the token grid; when the image tokens
+    def _sap(self, cap, batch, rows: list[tuple[int, int, Any]], records: list[Record]) -> torch.Tensor:
+        """Spatial Attention Prompting from the last layer's queries at ``rows`` (see
+        :meth:`_sap_rows`) to the image tokens' keys.
+
+        Each row's target is its mask max-pooled to the token grid; when the image tokens
         hold several grids (one per joined sensor), the target is laid on each and renormalised.
         When the fusion pruned tokens, the target is gathered at the kept tokens (the fusion's
         ``source_index``) and renormalised; a row whose object was pruned away entirely has no
-        target and adds nothing (the loss stays a mean over all [SEG] rows, as counted). A token
+        target and adds nothing (the loss stays a mean over all rows, as counted). A token
         count that is not whole grids is refused; tiles are not told apart from sensors, so each
         tile of a multi-tile image gets the whole mask's target."""
         from ..model.fusion.dispatch import sap_loss
@@ -253,25 +270,27 @@ class Trainer:
         grid = tuple(self.model.token_grid)
         n_img = int(counts[0])
         img_pos = torch.stack([row.nonzero()[:, 0] for row in img])
-        seg_batch, seg_at = seg_pos.nonzero(as_tuple=True)
+        dev = batch.input_ids.device
         targets, kept = [], []
-        for b, rec in enumerate(records):
+        for b, _, m in rows:
+            rec = records[b]
             fused = batch.encoded[b].fusion
             source = None if fused is None or fused.source_index is None else fused.source_index[0]
             if source is not None and source.shape[0] != n_img:
                 raise ValueError(f"SAP: record {rec.sample.id} has {n_img} image tokens but its fusion kept "
                                  f"{source.shape[0]} (region prompts with token pruning are not supported)")
             n_full = n_img if fused is None else fused.full_length
-            for m in rec.masks[: int(seg_pos[b].sum())]:
-                t = sap_target_for_tokens(m, grid, n_full, source)
-                kept.append(t is not None)
-                if t is not None:
-                    targets.append(t)
+            t = sap_target_for_tokens(m, grid, n_full, source)
+            kept.append(t is not None)
+            if t is not None:
+                targets.append(t)
         if not targets:
-            return torch.zeros((), device=seg_batch.device)
-        rows = torch.tensor(kept, device=seg_batch.device)
-        q, k = cap.qk(seg_batch[rows], seg_at[rows])
-        loss = sap_loss(q, k, seg_batch[rows], seg_at[rows], img_pos, torch.stack(targets).to(q.device),
+            return torch.zeros((), device=dev)
+        keep = [r for r, k in zip(rows, kept) if k]
+        row_b = torch.tensor([b for b, _, _ in keep], device=dev)
+        row_at = torch.tensor([at for _, at, _ in keep], device=dev)
+        q, k = cap.qk(row_b, row_at)
+        loss = sap_loss(q, k, row_b, row_at, img_pos, torch.stack(targets).to(q.device),
                         key_mask=batch.attention_mask.bool())
         return loss * (len(targets) / len(kept))
 
@@ -287,8 +306,9 @@ class Trainer:
         tokens = sum(len(self.builder.tokenizer(r.answer + stop, add_special_tokens=False)["input_ids"])
                      for r in records)
         seg = getattr(self.model, "grounding_encoder", None) is not None
+        focus = sum(1 for r in records if self.cfg.sap_focus and r.focus is not None and not r.masks)
         return {"tokens": tokens, "seg_samples": sum(1 for r in records if seg and r.masks),
-                "seg_rows": sum(len(r.masks) for r in records if seg), "records": len(records)}
+                "seg_rows": sum(len(r.masks) for r in records if seg) + focus, "records": len(records)}
 
     def _points_generator(self, rec: Record, device) -> torch.Generator:
         """The mask-loss points of a record depend on (seed, step, record) only: the same on

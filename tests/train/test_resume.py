@@ -18,7 +18,11 @@ from earthmind_sdk.recipes import load_recipe
 from earthmind_sdk.jobs import read_jsonl
 
 EARTHMIND = Path(sys.executable).with_name("earthmind")
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+# MKL_CBWR: MKL may pick a different kernel for differently aligned buffers, and tensors read
+# back from a checkpoint need not sit where the uninterrupted run's did; once (of several runs
+# on a loaded machine) the first resumed step then differed in the 6th digit. Strict conditional
+# numerical reproducibility makes the result independent of alignment.
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MKL_CBWR="AUTO,STRICT")
 # Enough steps after the SIGTERM at step 4 that a fast machine cannot finish the run before the
 # signal lands (at 6 steps a CI machine at 14 step/s reached the end first and exited 0).
 STEPS = 12

@@ -55,3 +55,30 @@ def test_freeze_and_lr_scale_take_dotted_paths_and_name_a_wrong_one(paired):
     with pytest.raises(ValueError, match="train.lr_scale: model has no submodule 'no.such'"):
         Trainer(model, tok, TrainConfig(steps=1, freeze=(), lr_scale={"no.such": 2.0}))
     assert tr.params
+
+
+def test_sap_focus_pulls_the_closed_answer_position_toward_its_objects(paired):
+    model, tok, records = paired
+    closed = [r for r in records if not r.masks and r.focus is not None][:4]
+    assert closed
+    tr = Trainer(model, tok, TrainConfig(steps=2, lr=1e-3, freeze=(), sap=True, sap_focus=True, tensorboard=False))
+    batch = tr.builder.build([r.sample for r in closed], [r.answer for r in closed])
+    seg_pos = batch.input_ids == tr.builder.ids["seg"]
+    rows = tr._sap_rows(batch, seg_pos, closed)
+    assert [b for b, _, _ in rows] == list(range(len(closed)))
+    assert all(m is closed[b].focus for b, _, m in rows)
+    for b, at, _ in rows:  # the position whose logits predict the answer's first token
+        assert batch.labels[b, at] == -100 and batch.labels[b, at + 1] != -100
+    # closed questions alone now give an SAP loss, counted over their rows; without focus none
+    assert "sap" in tr.step(0, closed) and tr.counts(closed)["seg_rows"] == len(closed)
+    plain = Trainer(model, tok, TrainConfig(steps=2, freeze=(), sap=True, tensorboard=False))
+    assert "sap" not in plain.step(0, closed) and plain.counts(closed)["seg_rows"] == 0
+
+
+def test_closed_questions_carry_what_they_ask_about_as_focus():
+    for r in SyntheticScenes(6, seed=2):
+        t = r.meta["task_type"]
+        if r.masks or t == "classification" or r.answer in ("No", "Zero"):
+            assert r.focus is None, (t, r.answer)
+        else:
+            assert r.focus is not None and r.focus.any(), (t, r.answer)
