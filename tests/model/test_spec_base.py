@@ -64,8 +64,16 @@ def test_inline_spec_cannot_name_a_file():
 
 def test_quickstart_spec_is_tiny_paired_with_a_wider_encoder_and_language_model():
     qs, tp = load_spec("quickstart-paired").to_dict(), load_spec("tiny-paired").to_dict()
-    for key in ("sensors", "segment_sensor", "image", "fusion", "decoder", "tokens", "template"):
+    for key in ("sensors", "segment_sensor", "image", "fusion", "tokens", "template"):
         assert qs[key] == tp[key], key
+    # the same SAM2 at twice the input size (feature grids follow it)
+    sam_q, sam_t = qs["decoder"]["args"]["overrides"], tp["decoder"]["args"]["overrides"]
+    assert sam_q["image_size"] == 2 * sam_t["image_size"] == 128
+    changed = {k for k in sam_q.keys() | sam_t.keys() if sam_q.get(k) != sam_t.get(k)}
+    assert changed == {"image_size", "image_encoder.trunk.window_pos_embed_bkg_spatial_size",
+                       "memory_attention.layer.self_attention.feat_sizes",
+                       "memory_attention.layer.cross_attention.feat_sizes"}
+    assert qs["encoder"]["args"]["position_init"] == "sincos"
     assert qs["encoder"]["args"]["hidden_size"] > tp["encoder"]["args"]["hidden_size"]
     assert qs["language_model"]["args"]["hidden_size"] > tp["language_model"]["args"]["hidden_size"]
     assert qs["language_model"]["args"]["vocab_size"] == tp["language_model"]["args"]["vocab_size"]
