@@ -90,8 +90,10 @@ def _bench(root: Path) -> Path:
 
 def _start(recipe):
     env = dict(os.environ, HF_HUB_OFFLINE="1", EARTHMIND_PROGRESS_INTERVAL="0")
+    # as from a terminal: a test runner started in the background (`cmd &`) hands its children
+    # SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt
     return subprocess.Popen([str(EARTHMIND), "run", str(recipe)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_lines(path: Path, n: int, proc, timeout=300):
