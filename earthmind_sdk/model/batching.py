@@ -8,6 +8,7 @@ that a sample's logits do not depend on what it was batched with.
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -99,8 +100,6 @@ class BatchBuilder:
 
     def declared_args(self, name: str) -> dict[str, Any]:
         """The options the model declares for input ``name`` (empty: the sensor's defaults)."""
-        import copy
-
         return copy.deepcopy(getattr(self.spec, "sensor_args", {}).get(name) or {})
 
     def sensor(self, name: str):
@@ -196,8 +195,6 @@ class BatchBuilder:
         the model answers from the rest as it would for a user who has only those (a paired model
         then sees one sensor's tokens, unfused); when every image is named (a blind baseline) they
         are blanked instead, since the model needs an input."""
-        import copy
-
         sensors = list(sensors)
         missing = [s for s in sensors if s not in sample.images]
         if missing:
@@ -213,8 +210,6 @@ class BatchBuilder:
     def blank(self, sample: Sample, index: int, sensors) -> Sample:
         """A copy of ``sample`` whose prepared (aligned) images of ``sensors`` are zeros (the blind
         baseline of :meth:`ablate`)."""
-        import copy
-
         prepared = self.prepare(sample, index)
         for sensor in sensors:
             if sensor not in prepared:
