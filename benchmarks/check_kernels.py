@@ -75,7 +75,8 @@ def check_mma(B, N, D, dtype, g):
     got = torch.autograd.grad((tok.float() * gt).sum(), (s, o, q))
     want = torch.autograd.grad((tok_r * gt).sum(), (s32, o32, q32))
     for name, a, e in zip(("d_sar", "d_opt", "d_query"), got, want):
-        assert_close_dtype(f"mma {name}", a, e, dtype, scale=3.0 if name == "d_query" else 1.0)
+        assert_close_dtype(f"mma {name}", a, e, dtype, scale=3.0 if name == "d_query" else 1.0,
+                           reduced=name == "d_query")
     # into a buffer, second row, scattered positions
     L = 2 * N + 3
     base = rand(2, L, D, dtype=dtype, g=g)
@@ -112,7 +113,10 @@ def check_hca(B, N, D, T, tile, dtype, g):
         got = torch.autograd.grad(loss(r), (s, o, t))
     want = torch.autograd.grad(loss(rr), (s32, o32, t32))
     for name, a, e in zip(("d_sar", "d_opt", "d_text"), got, want):
-        scale = 25.0 if fp32 else (1.0 if name == "d_text" else 2.5)
+        # bf16 d_text: the relevance gradient goes through one argmax per token, which near-ties
+        # flip once the unit rows are bf16; that alone puts the fp32 reference 0.010-0.033 RMS
+        # off at D = 2048 (RMS ~0.4; 5 seeds, fp32 on bf16-rounded rows, CPU), so 4x the table
+        scale = 25.0 if fp32 else (4.0 if name == "d_text" else 2.5)
         assert_close_dtype(f"hca {name}", a, e, dtype, scale=scale)
 
 

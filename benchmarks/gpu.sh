@@ -77,6 +77,7 @@ PREFIX=$([ "$GPU" = 1 ] && echo "cuda-$CARD" || echo cpu)
 say "correctness: kernels vs references (fp32, bf16)"
 if ! timeout 90 "$PY" benchmarks/check_kernels.py --out "$RESULTS/$PREFIX-check.json"; then
   say "correctness check FAILED or timed out: no timings taken (see $RESULTS/$PREFIX-check.json)"
+  [ -n "${OUT:-}" ] && cp "$RESULTS/$PREFIX-check.json" "$OUT"/ 2>/dev/null
   exit 1
 fi
 

@@ -17,12 +17,19 @@ def _report(name, actual, expected, bad):
             f"worst flat index {worst}: {actual.flatten()[worst].item()} vs {expected.flatten()[worst].item()}")
 
 
-def assert_close_dtype(name, actual, expected, dtype, scale=1.0):
-    """Compare per the dtype's tolerance; NaN (a poisoned, unwritten element) always fails."""
+def assert_close_dtype(name, actual, expected, dtype, scale=1.0, reduced=False):
+    """Compare per the dtype's tolerance; NaN (a poisoned, unwritten element) always fails.
+
+    ``reduced``: each element is a sum over thousands of terms (a gradient reduced over tokens),
+    so an element that cancels to near 0 still carries the rounding of its large terms: fp32
+    atol then scales with the tensor's RMS (on the H200, d_query of MMA at 3,328 tokens had
+    elements 1e-3 off at RMS ~300)."""
     assert actual.shape == expected.shape, f"{name}: shape {tuple(actual.shape)} vs {tuple(expected.shape)}"
     a, e = actual.detach().float(), expected.detach().float()
     assert not torch.isnan(a).any(), _report(name, a, e, torch.isnan(a))
     atol, rtol = TOL[dtype]
+    if reduced and dtype != torch.bfloat16 and e.numel():
+        atol *= max(1.0, math.sqrt(float((e ** 2).mean())))
     if dtype == torch.bfloat16:
         rms = lambda x: math.sqrt(float((x ** 2).mean())) if x.numel() else 0.0  # noqa: E731
         err, ref = rms(a - e), rms(e)
