@@ -252,7 +252,7 @@ _TRAIN = {
     "lr_scale": Field((dict, type(None)), default=None,
                       doc="{submodule path: factor}: that part learns at factor x lr (e.g. grounding_encoder: 0.5)"),
     "sensor_dropout": Field((dict, type(None)), default=None,
-                            doc="{sensor: probability} of removing that sensor's image from closed questions (the ablation of eval)"),
+                            doc="{sensor: probability} of removing that sensor's image from closed questions (the ablation of eval); never from a record that needs it (Record.needs)"),
 }
 
 TRAIN_JOB = Job(

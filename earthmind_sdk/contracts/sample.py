@@ -69,10 +69,13 @@ class Record:
     """A sample with its target: the answer and, for segmentation, one (H, W) bool mask per
     ``[SEG]`` in it. Training data and benchmarks both yield records. ``focus``, for a closed
     question, is where its answer lies (the objects it asks about), when the data knows it: a
-    training target for where the answer looks (``train.sap_focus``)."""
+    training target for where the answer looks (``train.sap_focus``). ``needs`` names the sensors
+    the answer cannot be given without (an object under thick cloud needs SAR): sensor dropout
+    in training never removes them, since the answer would then be a guess to learn."""
 
     sample: Sample
     answer: str
     masks: list["np.ndarray"] = field(default_factory=list)  # (H, W) bool, one per [SEG]
     meta: dict = field(default_factory=dict)  # e.g. a benchmark's task type, kept for reports
     focus: "np.ndarray | None" = None  # (H, W) bool
+    needs: tuple[str, ...] = ()

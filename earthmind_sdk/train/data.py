@@ -27,7 +27,8 @@ class SyntheticScenes:
     sensors prepare them exactly as they prepare files at inference time. Each record's meta
     holds its ``task_type`` (the subtask) and ``hidden`` (asked about what thick cloud hides); a
     closed question about an object that is there has it as ``focus`` (water for existence and
-    the water-first spatial question, buildings for counting and the buildings-first one)."""
+    the water-first spatial question, buildings for counting and the buildings-first one); a
+    hidden question ``needs`` the non-optical sensors (only they see under the cloud)."""
 
     def __init__(self, n_scenes: int = 256, size: int = 112, seed: int = 0, sensors=("sar", "optical")):
         from .synthetic import make_scenes
@@ -39,12 +40,13 @@ class SyntheticScenes:
         for i, scene in enumerate(self.scenes):
             rasters = scene_rasters(scene, i)
             images = {s: rasters["sar" if s != "optical" else "optical"] for s in self.sensors}
+            radar = tuple(s for s in self.sensors if s != "optical")
             for j, qa in enumerate(scene.qa):
                 masks = [qa["mask"]] if "mask" in qa else []
                 yield Record(Sample(images=images, prompt=qa["question"], task=qa["task"],
                                     task_args=dict(qa["task_args"]), id=f"scene{i}-q{j}"),
                              qa["answer"], masks, {"task_type": qa["subtask"], "hidden": qa["hidden"], "scene": i},
-                             focus=qa.get("focus"))
+                             focus=qa.get("focus"), needs=radar if qa["hidden"] else ())
 
     def __len__(self) -> int:
         return sum(len(s.qa) for s in self.scenes)

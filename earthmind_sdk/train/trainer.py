@@ -57,7 +57,7 @@ class TrainConfig:
     tensorboard: bool = True            # TensorBoard events beside the JSON-lines log, when installed
     shard: str = "replicate"            # "fsdp2": shard weights, grads and optimizer state (full fine-tuning)
     lr_scale: dict | None = None        # {submodule path: factor of lr}, e.g. {"grounding_encoder": 0.5}
-    sensor_dropout: dict | None = None  # {sensor: probability its image is removed from a closed question}
+    sensor_dropout: dict | None = None  # {sensor: probability its image is removed from a closed question that does not need it}
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -173,12 +173,13 @@ class Trainer:
     def _dropout(self, records: list[Record]) -> list:
         """The records' samples, with each sensor named in ``sensor_dropout`` removed at its
         probability in closed questions (masks are learned on the real images), so the model
-        learns to answer from the sensors that remain, as the evaluation's ablation asks."""
+        learns to answer from the sensors that remain, as the evaluation's ablation asks; never
+        a sensor the record ``needs`` (without it the answer is not in the images)."""
         drop = self.cfg.sensor_dropout or {}
         samples = []
         for i, r in enumerate(records):
             off = [s for s, p in drop.items() if not r.masks and self.dropout_rng.random() < p
-                   and s in r.sample.images]
+                   and s in r.sample.images and s not in r.needs]
             if len(off) == len(r.sample.images):
                 off = off[:-1]  # never every sensor
             samples.append(self.builder.ablate(r.sample, i, off) if off else r.sample)

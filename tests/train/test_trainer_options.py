@@ -30,6 +30,13 @@ def test_sensor_dropout_removes_sar_from_closed_questions_only(paired):
     closed = next(r for r in records if not r.masks)
     s = tr._dropout([closed])[0]
     assert len(s.images) == 1
+    # a record that needs SAR (its object is under thick cloud) keeps it whatever the rate
+    tr.cfg.sensor_dropout = {"sar": 1.0}
+    hidden = [r for r in SyntheticScenes(12, seed=4) if r.meta["hidden"] and not r.masks]
+    assert hidden and all(r.needs == ("sar",) for r in hidden)
+    assert all(set(s.images) == {"sar", "optical"} for s in tr._dropout(hidden))
+    visible = next(r for r in records if not r.masks and not r.meta["hidden"])
+    assert visible.needs == () and set(tr._dropout([visible])[0].images) == {"optical"}
     # a step runs on a batch that mixes paired and optical-only samples
     tr.cfg.sensor_dropout = {"sar": 0.5}
     assert tr.step(0, records[:6])["lm"] > 0
