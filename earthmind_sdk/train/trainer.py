@@ -60,12 +60,14 @@ class TrainConfig:
     sensor_dropout: dict | None = None  # {sensor: probability its image is removed from a closed question that does not need it}
 
 
-def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Next-token cross-entropy over labelled positions (mean over tokens, as HF computes it)."""
-    shift_logits = logits[:, :-1].float()
-    shift_labels = labels[:, 1:]
-    return torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]),
-                                             shift_labels.reshape(-1), ignore_index=-100)
+def causal_lm_loss(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy over labelled positions (mean over tokens, as HF computes it),
+    from the last (normed) hidden states: the vocabulary head runs on the positions that predict
+    a label only, not on every column a left-padded batch shares (151,680 logits a position)."""
+    targets = labels[:, 1:]
+    picked = targets != -100
+    logits = head(hidden[:, :-1][picked])
+    return torch.nn.functional.cross_entropy(logits.float(), targets[picked])
 
 
 def lr_factor(step: int, total: int, warmup_ratio: float) -> float:
@@ -196,16 +198,12 @@ class Trainer:
             from ..model.fusion.sap import LastLayerQK
 
             capture = LastLayerQK(model.language_model)
-        # answers sit at the end of the left-padded rows: only the last `keep` positions need
-        # vocabulary logits (151k x L logits would dominate time and memory otherwise)
-        answer_cols = (batch.labels != -100).any(0).nonzero()
-        keep = batch.labels.shape[1] - int(answer_cols[0]) + 1 if len(answer_cols) else 1
         self._tokens += int(batch.attention_mask.sum())
         with capture as cap, self._autocast():
             out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                         image_embeds=batch.image_embeds, position_ids=batch.position_ids,
-                        output_hidden_states=True, logits_to_keep=keep)
-        parts = {"lm": causal_lm_loss(out.logits, batch.labels[:, -keep:])}
+                        output_hidden_states=True, logits_to_keep=1)  # the loss takes its own logits
+        parts = {"lm": causal_lm_loss(model.language_model.get_output_embeddings(), out.hidden_states[-1], batch.labels)}
         if cap is not None:
             parts["sap"] = self._sap(cap, batch, rows, records)
         if seg_pos.any() and getattr(model, "grounding_encoder", None) is not None:

@@ -73,3 +73,25 @@ def test_lr_schedule_warmup_then_cosine():
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(f[10:], f[11:]))
     assert f[-1] < 0.01
+
+
+def test_causal_lm_loss_on_answer_positions_equals_hf_loss_on_all_logits():
+    """The head runs on labelled positions only; the mean over answer tokens must equal what the
+    causal LM computes from every position's logits (left padding, answers of different length)."""
+    from earthmind_sdk.jobs.open_model import open_model
+    from earthmind_sdk.train.trainer import causal_lm_loss
+
+    torch.manual_seed(0)
+    model, _ = open_model("tiny")
+    lm = model.language_model
+    ids = torch.randint(0, 500, (3, 11))
+    labels = torch.full_like(ids, -100)
+    labels[0, -2:], labels[1, -5:], labels[2, -1:] = ids[0, -2:], ids[1, -5:], ids[2, -1:]
+    mask = torch.ones_like(ids)
+    mask[2, :4] = 0  # a left-padded row
+    out = lm(input_ids=ids, attention_mask=mask, labels=labels, output_hidden_states=True)
+    ours = causal_lm_loss(lm.get_output_embeddings(), out.hidden_states[-1], labels)
+    assert torch.allclose(ours, out.loss, atol=1e-6), (ours, out.loss)
+    (g,) = torch.autograd.grad(ours, lm.get_output_embeddings().weight, retain_graph=True)
+    (g_ref,) = torch.autograd.grad(out.loss, lm.get_output_embeddings().weight)
+    assert torch.allclose(g, g_ref, atol=1e-7)
