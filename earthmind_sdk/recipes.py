@@ -270,6 +270,8 @@ QUICKSTART_JOB = Job(
             "train_scenes": Field(int, default=96, ge=1),
             "eval_scenes": Field(int, default=112, ge=1, doc="held-out scenes (seed + 10000)"),
             "size": Field(int, default=112, ge=16, doc="scene size in pixels"),
+            "repeat": Field((dict, type(None)), default=None,
+                            doc="{subtask: n}: each training question of that subtask is seen n times an epoch (a mixture weight)"),
         }),
         "train": Field(dict, schema=_TRAIN),
         "eval": Field(dict, schema={

@@ -58,7 +58,7 @@ def run_quickstart_recipe(config: dict[str, Any], *, source: str, progress: Any 
     with stage("data"):
         model, tokenizer = open_recipe_model(config["model"])
         sensors = tuple(model.spec.sensors)
-        train = SyntheticScenes(d["train_scenes"], size=d["size"], seed=seed, sensors=sensors)
+        train = SyntheticScenes(d["train_scenes"], size=d["size"], seed=seed, sensors=sensors, repeat=d["repeat"])
         held = SyntheticScenes(d["eval_scenes"], size=d["size"], seed=seed + 10_000, sensors=sensors)
         held_out = list(held)
     pipe = Pipeline(model, tokenizer)

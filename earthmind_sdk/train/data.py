@@ -27,12 +27,21 @@ class SyntheticScenes:
     sensors prepare them exactly as they prepare files at inference time. Each record's meta
     holds its ``task_type`` (the subtask) and ``hidden`` (asked about what thick cloud hides); a
     closed question about an object that is there has it as ``focus`` (water for existence and
-    the water-first spatial question, buildings for counting and the buildings-first one); a
+    the water-first spatial question, buildings for counting and the buildings-first one, the
+    land around them for land cover); a
     hidden question ``needs`` the non-optical sensors (only they see under the cloud)."""
 
-    def __init__(self, n_scenes: int = 256, size: int = 112, seed: int = 0, sensors=("sar", "optical")):
-        from .synthetic import make_scenes
+    def __init__(self, n_scenes: int = 256, size: int = 112, seed: int = 0, sensors=("sar", "optical"),
+                 repeat: dict[str, int] | None = None):
+        from .synthetic import CLOSED_SUBTASKS, make_scenes
 
+        self.repeat = dict(repeat or {})
+        for subtask, n in self.repeat.items():
+            if subtask not in (*CLOSED_SUBTASKS, "referring_segmentation"):
+                raise ValueError(f"data.repeat: unknown subtask {subtask!r} (known: {', '.join(CLOSED_SUBTASKS)}, "
+                                 "referring_segmentation)")
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"data.repeat.{subtask}: a whole number of times >= 1, got {n!r}")
         self.scenes = make_scenes(n_scenes, seed=seed, size=size)
         self.sensors = tuple(sensors)
 
@@ -43,13 +52,14 @@ class SyntheticScenes:
             radar = tuple(s for s in self.sensors if s != "optical")
             for j, qa in enumerate(scene.qa):
                 masks = [qa["mask"]] if "mask" in qa else []
-                yield Record(Sample(images=images, prompt=qa["question"], task=qa["task"],
-                                    task_args=dict(qa["task_args"]), id=f"scene{i}-q{j}"),
-                             qa["answer"], masks, {"task_type": qa["subtask"], "hidden": qa["hidden"], "scene": i},
-                             focus=qa.get("focus"), needs=radar if qa["hidden"] else ())
+                for k in range(self.repeat.get(qa["subtask"], 1)):
+                        yield Record(Sample(images=images, prompt=qa["question"], task=qa["task"],
+                                        task_args=dict(qa["task_args"]), id=f"scene{i}-q{j}" + (f"-r{k}" if k else "")),
+                                 qa["answer"], masks, {"task_type": qa["subtask"], "hidden": qa["hidden"], "scene": i},
+                                 focus=qa.get("focus"), needs=radar if qa["hidden"] else ())
 
     def __len__(self) -> int:
-        return sum(len(s.qa) for s in self.scenes)
+        return sum(self.repeat.get(qa["subtask"], 1) for s in self.scenes for qa in s.qa)
 
 
 def scene_rasters(scene, index: int) -> dict[str, Raster]:

@@ -229,12 +229,14 @@ def _questions(s: Scene, water_side: int) -> list[dict]:
                 **({"focus": focus} if focus is not None else {})}
 
     has_water = bool(s.water.any())
+    land = ~(s.water | s.buildings | (s.tarmac if s.tarmac is not None else False))  # where the cover class shows
     qa = [
         closed("existence", "Yes" if has_water else "No", s.water if has_water else whole,
                focus=s.water if has_water else None),
         closed("counting", NUMBER_WORDS[s.n_buildings].capitalize(), s.buildings if s.n_buildings else whole,
                focus=s.buildings if s.n_buildings else None),
-        closed("classification", s.land_cover, whole, "scene_classification", {"labels": list(LAND_COVER)}),
+        closed("classification", s.land_cover, whole, "scene_classification", {"labels": list(LAND_COVER)},
+               focus=land),
     ]
     if has_water and s.n_buildings:
         sides = ("Left", "Right") if water_side == 0 else ("Right", "Left")

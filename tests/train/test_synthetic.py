@@ -26,3 +26,24 @@ def test_generation_is_seeded():
     assert all(np.array_equal(x.sar, y.sar) for x, y in zip(a, b))
     c = make_scenes(3, seed=8)
     assert not all(np.array_equal(x.sar, y.sar) for x, y in zip(a, c))
+
+
+def test_repeat_weights_a_subtask_and_keeps_ids_unique():
+    import collections
+
+    import pytest
+
+    from earthmind_sdk.train.data import SyntheticScenes
+
+    plain = list(SyntheticScenes(12, seed=3))
+    more = SyntheticScenes(12, seed=3, repeat={"spatial_relation": 3})
+    rows = list(more)
+    count = lambda rs: collections.Counter(r.meta["task_type"] for r in rs)  # noqa: E731
+    assert count(plain)["spatial_relation"] > 0
+    assert count(rows)["spatial_relation"] == 3 * count(plain)["spatial_relation"]
+    assert count(rows)["existence"] == count(plain)["existence"]
+    assert len(rows) == len(more) and len({r.sample.id for r in rows}) == len(rows)
+    for bad, why in (({"spatial": 2}, "unknown subtask 'spatial'"), ({"counting": 0}, "counting"),
+                     ({"counting": 1.5}, "whole number")):
+        with pytest.raises(ValueError, match=why):
+            SyntheticScenes(2, repeat=bad)

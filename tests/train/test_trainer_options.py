@@ -85,7 +85,11 @@ def test_sap_focus_pulls_the_closed_answer_position_toward_its_objects(paired):
 def test_closed_questions_carry_what_they_ask_about_as_focus():
     for r in SyntheticScenes(6, seed=2):
         t = r.meta["task_type"]
-        if r.masks or t == "classification" or r.answer in ("No", "Zero"):
+        if r.masks or r.answer in ("No", "Zero"):
             assert r.focus is None, (t, r.answer)
         else:
             assert r.focus is not None and r.focus.any(), (t, r.answer)
+        if t == "classification":  # the land cover shows on the land: no water, building or tarmac
+            scene = SyntheticScenes(6, seed=2).scenes[r.meta["scene"]]
+            assert not (r.focus & (scene.water | scene.buildings)).any()
+            assert r.focus.sum() > 0.3 * r.focus.size
