@@ -115,3 +115,16 @@ def test_building_area_tells_the_count():
             areas[s.n_buildings].append(int(s.buildings.sum()))
     for n in (1, 2):
         assert max(areas[n]) < min(areas[n + 1]), (n, max(areas[n]), min(areas[n + 1]))
+
+
+def test_optical_tells_a_roof_from_a_cloud(scenes):
+    """Counting without SAR must be possible where clouds do not hide the buildings: clear roofs
+    differ from thick cloud by far more than the optical noise (in the blue band above all)."""
+    checked = 0
+    for s in scenes:
+        clear_roof = s.buildings & ~s.thick_cloud & ~s.thin_cloud & ~s.shadow
+        if clear_roof.sum() > 20 and s.thick_cloud.any():
+            roof, cloud = s.optical[:, clear_roof].mean(1), s.optical[:, s.thick_cloud].mean(1)
+            assert cloud[2] - roof[2] > 0.4, (roof, cloud)
+            checked += 1
+    assert checked >= 5
