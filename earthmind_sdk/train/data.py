@@ -38,10 +38,10 @@ class SyntheticScenes:
         self.repeat = dict(repeat or {})
         for subtask, n in self.repeat.items():
             if subtask not in (*CLOSED_SUBTASKS, "referring_segmentation"):
-                raise ValueError(f"data.repeat: unknown subtask {subtask!r} (known: {', '.join(CLOSED_SUBTASKS)}, "
+                raise EarthMindError(f"data.repeat: unknown subtask {subtask!r} (known: {', '.join(CLOSED_SUBTASKS)}, "
                                  "referring_segmentation)")
             if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                raise ValueError(f"data.repeat.{subtask}: a whole number of times >= 1, got {n!r}")
+                raise EarthMindError(f"data.repeat.{subtask}: a whole number of times >= 1, got {n!r}")
         self.scenes = make_scenes(n_scenes, seed=seed, size=size)
         self.sensors = tuple(sensors)
 

@@ -33,6 +33,7 @@ def test_repeat_weights_a_subtask_and_keeps_ids_unique():
 
     import pytest
 
+    from earthmind_sdk.errors import EarthMindError
     from earthmind_sdk.train.data import SyntheticScenes
 
     plain = list(SyntheticScenes(12, seed=3))
@@ -45,5 +46,5 @@ def test_repeat_weights_a_subtask_and_keeps_ids_unique():
     assert len(rows) == len(more) and len({r.sample.id for r in rows}) == len(rows)
     for bad, why in (({"spatial": 2}, "unknown subtask 'spatial'"), ({"counting": 0}, "counting"),
                      ({"counting": 1.5}, "whole number")):
-        with pytest.raises(ValueError, match=why):
+        with pytest.raises(EarthMindError, match=why):
             SyntheticScenes(2, repeat=bad)
