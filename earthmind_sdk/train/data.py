@@ -28,8 +28,9 @@ class SyntheticScenes:
     holds its ``task_type`` (the subtask) and ``hidden`` (asked about what thick cloud hides); a
     closed question about an object that is there has it as ``focus`` (water for existence and
     the water-first spatial question, buildings for counting and the buildings-first one, the
-    land around them for land cover); a
-    hidden question ``needs`` the non-optical sensors (only they see under the cloud)."""
+    land around them for land cover); a hidden question ``needs`` the non-optical sensors (only
+    they see under the cloud). ``repeat`` ({subtask: n}) yields each question of a subtask n
+    times (ids suffixed ``-r1``, ``-r2``...): a training-mixture weight."""
 
     def __init__(self, n_scenes: int = 256, size: int = 112, seed: int = 0, sensors=("sar", "optical"),
                  repeat: dict[str, int] | None = None):
@@ -52,11 +53,12 @@ class SyntheticScenes:
             radar = tuple(s for s in self.sensors if s != "optical")
             for j, qa in enumerate(scene.qa):
                 masks = [qa["mask"]] if "mask" in qa else []
+                meta = {"task_type": qa["subtask"], "hidden": qa["hidden"], "scene": i}
                 for k in range(self.repeat.get(qa["subtask"], 1)):
-                        yield Record(Sample(images=images, prompt=qa["question"], task=qa["task"],
-                                        task_args=dict(qa["task_args"]), id=f"scene{i}-q{j}" + (f"-r{k}" if k else "")),
-                                 qa["answer"], masks, {"task_type": qa["subtask"], "hidden": qa["hidden"], "scene": i},
-                                 focus=qa.get("focus"), needs=radar if qa["hidden"] else ())
+                    sample = Sample(images=images, prompt=qa["question"], task=qa["task"],
+                                    task_args=dict(qa["task_args"]), id=f"scene{i}-q{j}" + (f"-r{k}" if k else ""))
+                    yield Record(sample, qa["answer"], masks, dict(meta), focus=qa.get("focus"),
+                                 needs=radar if qa["hidden"] else ())
 
     def __len__(self) -> int:
         return sum(self.repeat.get(qa["subtask"], 1) for s in self.scenes for qa in s.qa)
