@@ -218,6 +218,13 @@ _LORA = {
 _LOSS_WEIGHTS = {name: Field(float, default=default, ge=0.0)
                  for name, default in (("lm", 1.0), ("mask", 2.0), ("dice", 0.5), ("sap", 0.1))}
 
+_BALANCE = {
+    "floor": Field(float, default=0.5, ge=0.0, le=1.0,
+                   doc="share of each subtask's natural share it always keeps (1: no balancing)"),
+    "momentum": Field(float, default=0.9, ge=0.0, le=0.999, doc="of the per-subtask error average, per step"),
+    "power": Field(float, default=1.0, gt=0.0, doc="relative errors are raised to it: higher favours the most stuck subtask more"),
+}
+
 _TRAIN = {
     "steps": Field(int, default=100, ge=1, doc="optimizer steps"),
     "batch_size": Field(int, default=8, ge=1, doc="records per step on each process"),
@@ -251,6 +258,9 @@ _TRAIN = {
                    doc="replicate (DDP-style) or fsdp2 (fully_shard: weights, grads, optimizer split over GPUs)"),
     "lr_scale": Field((dict, type(None)), default=None,
                       doc="{submodule path: factor}: that part learns at factor x lr (e.g. grounding_encoder: 0.5)"),
+    "balance": Field((dict, type(None)), default=None, schema=_BALANCE,
+                     doc="{floor, momentum}: each step's mix of subtasks follows their recent loss, so a subtask stuck "
+                         "at chance gets more of the batch (no effect with null, the default)"),
     "sensor_dropout": Field((dict, type(None)), default=None,
                             doc="{sensor: probability} of removing that sensor's image from closed questions (the ablation of eval); never from a record that needs it (Record.needs)"),
 }

@@ -21,7 +21,7 @@ from ..errors import JobInterrupted, RecipeError
 from ..jobs import Progress, announce, atomic_write_text
 from . import checkpointing as ckpt
 from .formats.mixture import Indexed
-from .sampler import BatchSampler
+from .sampler import BalancedSampler, BatchSampler
 
 
 class StopSignal:
@@ -88,6 +88,30 @@ def _gather(obj: Any, world: int) -> list:
     return out
 
 
+def _group_sums(groups: list[str], values: list[float], world: int) -> dict[str, tuple[float, int]]:
+    """{group: (sum, records)} over the global batch (every rank gets the same)."""
+    out: dict[str, tuple[float, int]] = {}
+    for part in _gather(list(zip(groups, values)), world):
+        for g, v in part:
+            total, count = out.get(g, (0.0, 0))
+            out[g] = (total + float(v), count + 1)
+    return out
+
+
+def chance_errors(data, groups: list[str]) -> dict[str, float]:
+    """Each group's error when answering without looking: 1 - its most common answer's share
+    (closed answers); 1 for a group with masks, whose answer text alone says nothing."""
+    answers: dict[str, dict[str, int]] = {}
+    masked: set[str] = set()
+    for i, g in enumerate(groups):
+        r = data[i]
+        if r.masks:
+            masked.add(g)
+        counts = answers.setdefault(g, {})
+        counts[r.answer] = counts.get(r.answer, 0) + 1
+    return {g: 1.0 if g in masked else 1.0 - max(c.values()) / sum(c.values()) for g, c in answers.items()}
+
+
 def fit(trainer, records: Iterable, *, log_path: Optional[Path] = None, run_dir: Optional[Path] = None,
         save_every: int = 0, keep_last: int = 0, resume: bool = False, group_by_length: bool = False,
         progress=None, record: Optional[Callable[..., None]] = None, metrics: Optional[Callable] = None
@@ -97,8 +121,15 @@ def fit(trainer, records: Iterable, *, log_path: Optional[Path] = None, run_dir:
     data = Indexed(records)
     if not len(data):
         raise RecipeError("train: the dataset holds no records")
-    lengths = [data.length(i) for i in range(len(data))] if group_by_length else None
-    sampler = BatchSampler(len(data), cfg.batch_size, seed=cfg.seed, world=world, rank=rank, lengths=lengths)
+    if cfg.balance is not None:
+        if group_by_length:
+            raise RecipeError("train: balance and group_by_length each choose the batches; use one")
+        groups = [data.group(i) for i in range(len(data))]
+        sampler = BalancedSampler(groups, cfg.batch_size, seed=cfg.seed, world=world, rank=rank,
+                                  chance=chance_errors(data, groups), **cfg.balance)
+    else:
+        lengths = [data.length(i) for i in range(len(data))] if group_by_length else None
+        sampler = BatchSampler(len(data), cfg.batch_size, seed=cfg.seed, world=world, rank=rank, lengths=lengths)
     history: list[dict[str, Any]] = []
     start, elapsed0 = 0, 0.0
     found = ckpt.latest(run_dir) if (resume and run_dir is not None) else None
@@ -136,7 +167,11 @@ def fit(trainer, records: Iterable, *, log_path: Optional[Path] = None, run_dir:
                                              unit="step", initial=start) as bar:
         for step in range(start, cfg.steps):
             t_step = time.perf_counter()
-            logged = trainer.step(step, [data[i] for i in sampler.next()])
+            indices = sampler.next()
+            logged = trainer.step(step, [data[i] for i in indices])
+            if isinstance(sampler, BalancedSampler):
+                sampler.update(_group_sums([groups[i] for i in indices], trainer.record_errors, world))
+                logged["mix"] = {g: round(float(v), 4) for g, v in zip(sampler.names, sampler.shares())}
             logged.update(step=step, elapsed_s=round(elapsed0 + time.perf_counter() - t0, 3))
             history.append(logged)
             if rank == 0:

@@ -81,6 +81,9 @@ def _metrics_writer(run, enabled: bool):
         for k, v in logged.items():
             if k not in ("step", "elapsed_s") and isinstance(v, (int, float)):
                 writer.add_scalar(f"train/{k}", v, logged["step"])
+            elif isinstance(v, dict):  # train.balance's mixture: one curve per subtask
+                for part, share in v.items():
+                    writer.add_scalar(f"train/{k}/{part}", share, logged["step"])
     return write, writer
 
 

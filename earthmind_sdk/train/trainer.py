@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..contracts import Record
+from ..eval.metrics import MaskIoU
 from ..model.batching import BatchBuilder
 from .distributed import SHARDING, clip_grad_norm, full_tensor, is_sharded, shard_fsdp2
 from .losses import DEFAULT_WEIGHTS, combine, mask_losses
@@ -58,16 +59,26 @@ class TrainConfig:
     shard: str = "replicate"            # "fsdp2": shard weights, grads and optimizer state (full fine-tuning)
     lr_scale: dict | None = None        # {submodule path: factor of lr}, e.g. {"grounding_encoder": 0.5}
     sensor_dropout: dict | None = None  # {sensor: probability its image is removed from a closed question that does not need it}
+    balance: dict | None = None         # {floor, momentum}: batches mixed by each subtask's recent error (.sampler.BalancedSampler)
 
 
 def causal_lm_loss(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Next-token cross-entropy over labelled positions (mean over tokens, as HF computes it),
     from the last (normed) hidden states: the vocabulary head runs on the positions that predict
     a label only, not on every column a left-padded batch shares (151,680 logits a position)."""
+    return causal_lm_token_losses(head, hidden, labels)[0].mean()
+
+
+def causal_lm_token_losses(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`causal_lm_loss` before the mean: each labelled token's cross-entropy, the sample
+    it belongs to, and whether the head's top token is the label (teacher-forced)."""
     targets = labels[:, 1:]
     picked = targets != -100
     logits = head(hidden[:, :-1][picked])
-    return torch.nn.functional.cross_entropy(logits.float(), targets[picked])
+    wanted = targets[picked]
+    losses = torch.nn.functional.cross_entropy(logits.float(), wanted, reduction="none")
+    return losses, picked.nonzero()[:, 0], logits.detach().argmax(-1) == wanted
 
 
 def lr_factor(step: int, total: int, warmup_ratio: float) -> float:
@@ -203,22 +214,33 @@ class Trainer:
             out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                         image_embeds=batch.image_embeds, position_ids=batch.position_ids,
                         output_hidden_states=True, logits_to_keep=1)  # the loss takes its own logits
-        parts = {"lm": causal_lm_loss(model.language_model.get_output_embeddings(), out.hidden_states[-1], batch.labels)}
+        token_losses, owner, right = causal_lm_token_losses(model.language_model.get_output_embeddings(),
+                                                            out.hidden_states[-1], batch.labels)
+        parts = {"lm": token_losses.mean()}
+        # each record's error (what train.balance feeds on): 1 when any answer token is not the
+        # head's top pick, teacher-forced; a mask's 1 - IoU where that is larger
+        wrong = torch.zeros(len(records), device=owner.device).index_add_(0, owner, (~right).float())
+        errors = (wrong > 0).float()
         if cap is not None:
             parts["sap"] = self._sap(cap, batch, rows, records)
         if seg_pos.any() and getattr(model, "grounding_encoder", None) is not None:
             dev = self.builder.device
             logits = self.mask_logits(batch, out.hidden_states[-1], seg_pos, records)
             ce, dice = [], []
-            for lg, rec in zip(logits, records):
+            for b, (lg, rec) in enumerate(zip(logits, records)):
                 if lg is None:
                     continue
                 c, d = mask_losses(lg, torch.as_tensor(np.stack(rec.masks)).to(dev), num_points=self.cfg.num_points,
                                    generator=self._points_generator(rec, dev))
                 ce.append(c)
                 dice.append(d)
+                iou = MaskIoU()
+                for pred, target in zip((lg.detach() > 0).cpu().numpy(), rec.masks):
+                    iou.add(pred, target)
+                errors[b] = max(float(errors[b]), 1.0 - iou.result()["gIoU"])
             parts["mask"] = torch.stack(ce).mean()
             parts["dice"] = torch.stack(dice).mean()
+        self._record_errors = errors.tolist()
         return parts
 
     def mask_logits(self, batch, hidden: torch.Tensor, seg_pos: torch.Tensor,
@@ -344,8 +366,10 @@ class Trainer:
         weights = {**DEFAULT_WEIGHTS, **(self.cfg.loss_weights or {})}
         parts_sum: dict[str, float] = {}
         self._tokens = 0
-        for chunk, n in zip(chunks, counts):
+        self.record_errors = [0.0] * len(records)  # each record's error (see losses), in ``records`` order
+        for i, (chunk, n) in enumerate(zip(chunks, counts)):
             parts = self.losses(chunk)
+            self.record_errors[i::self.cfg.grad_accum] = self._record_errors
             share = {k: n[LOSS_COUNT.get(k, "records")] / max(1.0, total[LOSS_COUNT.get(k, "records")])
                      for k in parts}
             report = combine({k: v * share[k] for k, v in parts.items()}, self.cfg.loss_weights)

@@ -28,6 +28,14 @@ class Indexed:
     def __getitem__(self, i: int) -> Record:
         return self.dataset[i]
 
+    def group(self, i: int) -> str:
+        """What ``train.balance`` mixes by: the dataset's own ``group(i)`` when it has one, else
+        the record's subtask (``meta["task_type"]``), else its task, else one group for all."""
+        if hasattr(self.dataset, "group"):
+            return str(self.dataset.group(i))
+        r = self.dataset[i]
+        return str(r.meta.get("task_type") or r.sample.task or "all")
+
     def length(self, i: int) -> int:
         if hasattr(self.dataset, "length"):
             return self.dataset.length(i)
