@@ -59,7 +59,7 @@ class TrainConfig:
     shard: str = "replicate"            # "fsdp2": shard weights, grads and optimizer state (full fine-tuning)
     lr_scale: dict | None = None        # {submodule path: factor of lr}, e.g. {"grounding_encoder": 0.5}
     sensor_dropout: dict | None = None  # {sensor: probability its image is removed from a closed question that does not need it}
-    balance: dict | None = None         # {floor, momentum}: batches mixed by each subtask's recent error (.sampler.BalancedSampler)
+    balance: dict | None = None         # {floor, momentum, power}: batches mixed by each subtask's recent error (.sampler.BalancedSampler)
 
 
 def causal_lm_loss(head: torch.nn.Module, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
