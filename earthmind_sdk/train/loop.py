@@ -98,18 +98,23 @@ def _group_sums(groups: list[str], values: list[float], world: int) -> dict[str,
     return out
 
 
-def chance_errors(data, groups: list[str]) -> dict[str, float]:
-    """Each group's error when answering without looking: 1 - its most common answer's share
-    (closed answers); 1 for a group with masks, whose answer text alone says nothing."""
+def groups_and_chance(data: Indexed) -> tuple[list[str], dict[str, float]]:
+    """Each record's group (:meth:`Indexed.group`), and each group's error when answering
+    without looking: 1 - its most common answer's share (closed answers); 1 for a group with
+    masks, whose answer text alone says nothing. One pass over the records."""
+    groups: list[str] = []
     answers: dict[str, dict[str, int]] = {}
     masked: set[str] = set()
-    for i, g in enumerate(groups):
+    for i in range(len(data)):
         r = data[i]
+        g = data.group(i, r)
+        groups.append(g)
         if r.masks:
             masked.add(g)
         counts = answers.setdefault(g, {})
         counts[r.answer] = counts.get(r.answer, 0) + 1
-    return {g: 1.0 if g in masked else 1.0 - max(c.values()) / sum(c.values()) for g, c in answers.items()}
+    chance = {g: 1.0 if g in masked else 1.0 - max(c.values()) / sum(c.values()) for g, c in answers.items()}
+    return groups, chance
 
 
 def fit(trainer, records: Iterable, *, log_path: Optional[Path] = None, run_dir: Optional[Path] = None,
@@ -124,9 +129,9 @@ def fit(trainer, records: Iterable, *, log_path: Optional[Path] = None, run_dir:
     if cfg.balance is not None:
         if group_by_length:
             raise RecipeError("train: balance and group_by_length each choose the batches; use one")
-        groups = [data.group(i) for i in range(len(data))]
+        groups, chance = groups_and_chance(data)
         sampler = BalancedSampler(groups, cfg.batch_size, seed=cfg.seed, world=world, rank=rank,
-                                  chance=chance_errors(data, groups), **cfg.balance)
+                                  chance=chance, **cfg.balance)
     else:
         lengths = [data.length(i) for i in range(len(data))] if group_by_length else None
         sampler = BatchSampler(len(data), cfg.batch_size, seed=cfg.seed, world=world, rank=rank, lengths=lengths)

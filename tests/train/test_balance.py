@@ -10,7 +10,8 @@ from earthmind_sdk.errors import RecipeError
 from earthmind_sdk.jobs.open_model import open_model
 from earthmind_sdk.recipes import recipe_from_dict
 from earthmind_sdk.train.data import SyntheticScenes
-from earthmind_sdk.train.loop import chance_errors
+from earthmind_sdk.train.formats.mixture import Indexed
+from earthmind_sdk.train.loop import groups_and_chance
 from earthmind_sdk.train.sampler import BalancedSampler, BatchSampler
 from earthmind_sdk.train.trainer import Trainer, TrainConfig
 
@@ -61,8 +62,8 @@ def test_the_average_follows_momentum_and_a_group_not_seen_counts_as_average():
 
 def test_chance_is_the_error_of_answering_without_looking():
     recs = list(SyntheticScenes(8, seed=0))
-    groups = [r.meta["task_type"] for r in recs]
-    chance = chance_errors(recs, groups)
+    groups, chance = groups_and_chance(Indexed(recs))
+    assert groups == [r.meta["task_type"] for r in recs]
     assert chance["existence"] == pytest.approx(0.5)  # yes and no, balanced by construction
     assert chance["counting"] == pytest.approx(0.75)
     assert chance["referring_segmentation"] == 1.0  # masks: the text "Sure, [SEG]." says nothing

@@ -28,12 +28,13 @@ class Indexed:
     def __getitem__(self, i: int) -> Record:
         return self.dataset[i]
 
-    def group(self, i: int) -> str:
+    def group(self, i: int, record: Record | None = None) -> str:
         """What ``train.balance`` mixes by: the dataset's own ``group(i)`` when it has one, else
-        the record's subtask (``meta["task_type"]``), else its task, else one group for all."""
+        the record's subtask (``meta["task_type"]``), else its task, else one group for all
+        (``record``: record ``i`` when the caller has already read it)."""
         if hasattr(self.dataset, "group"):
             return str(self.dataset.group(i))
-        r = self.dataset[i]
+        r = self.dataset[i] if record is None else record
         return str(r.meta.get("task_type") or r.sample.task or "all")
 
     def length(self, i: int) -> int:
